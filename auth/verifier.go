@@ -1,0 +1,200 @@
+package auth
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/estkit/estkit"
+	"github.com/estkit/estkit/store"
+)
+
+// Verifier holds what every authentication method needs. One Verifier is
+// shared by the per-profile Authenticators that For returns; the trust
+// anchors and users can be replaced while it serves (SetManufacturers,
+// SetUsers).
+type Verifier struct {
+	// Issuing is our issuing CA certificate: client certificates it signed
+	// authenticate as Issued when the store knows them and they are not revoked.
+	Issuing *x509.Certificate
+	// Store is where issued certificates are looked up.
+	Store store.Store
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+
+	manufacturers atomic.Pointer[x509.CertPool]
+	users         atomic.Pointer[Users]
+	issuingPool   atomic.Pointer[x509.CertPool]
+}
+
+// SetManufacturers replaces the manufacturer trust anchors (nil: none).
+func (v *Verifier) SetManufacturers(p *x509.CertPool) { v.manufacturers.Store(p) }
+
+// SetUsers replaces the HTTP Basic users (nil: none).
+func (v *Verifier) SetUsers(u *Users) { v.users.Store(u) }
+
+func (v *Verifier) now() time.Time {
+	if v.Clock != nil {
+		return v.Clock()
+	}
+	return time.Now()
+}
+
+// For returns an Authenticator that accepts only the given methods. A request
+// whose only credentials are of another method is refused with ErrForbidden.
+func (v *Verifier) For(methods ...Method) Authenticator {
+	a := &methodSet{v: v}
+	for _, m := range methods {
+		switch m {
+		case Basic:
+			a.basic = true
+		case Manufacturer:
+			a.manufacturer = true
+		case Issued:
+			a.issued = true
+		}
+	}
+	return a
+}
+
+type methodSet struct {
+	v                           *Verifier
+	basic, manufacturer, issued bool
+}
+
+func (a *methodSet) Authenticate(r *http.Request) (Identity, error) {
+	var certErr error
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		id, err := a.v.certificate(r.Context(), r.TLS.PeerCertificates, a.manufacturer, a.issued)
+		if err == nil {
+			return id, nil
+		}
+		certErr = err
+	}
+	if user, pass, ok := r.BasicAuth(); ok {
+		if r.TLS == nil {
+			return Identity{}, est.Errorf(est.ErrForbidden, "HTTP Basic credentials are accepted only over TLS")
+		}
+		if !a.basic {
+			if certErr != nil {
+				return Identity{}, certErr
+			}
+			return Identity{}, est.Errorf(est.ErrForbidden, "HTTP Basic authentication is not accepted for this label")
+		}
+		if users := a.v.users.Load(); users != nil && users.Verify(user, pass) {
+			return Identity{Method: Basic, Name: user}, nil
+		}
+		return Identity{}, est.Errorf(est.ErrUnauthorized, "invalid user name or password")
+	}
+	if certErr != nil {
+		return Identity{}, certErr
+	}
+	return Identity{}, est.Errorf(est.ErrUnauthorized, "authentication required")
+}
+
+// certificate verifies a TLS client certificate chain as Issued (tried
+// first) or Manufacturer, whichever is allowed.
+func (v *Verifier) certificate(ctx context.Context, peers []*x509.Certificate, manufacturer, issued bool) (Identity, error) {
+	leaf := peers[0]
+	inter := x509.NewCertPool()
+	for _, c := range peers[1:] {
+		inter.AddCert(c)
+	}
+	opts := x509.VerifyOptions{
+		Intermediates: inter,
+		CurrentTime:   v.now(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	}
+	var reasons []string
+	if v.Issuing != nil {
+		opts.Roots = v.issuingRoots()
+		if _, err := leaf.Verify(opts); err == nil {
+			if !issued {
+				return Identity{}, est.Errorf(est.ErrForbidden, "authentication by a certificate of this CA is not accepted for this label")
+			}
+			return v.issuedStatus(ctx, leaf)
+		} else {
+			reasons = append(reasons, why(err))
+		}
+	}
+	if pool := v.manufacturers.Load(); pool != nil {
+		opts.Roots = pool
+		if _, err := leaf.Verify(opts); err == nil {
+			if !manufacturer {
+				return Identity{}, est.Errorf(est.ErrForbidden, "authentication by a manufacturer certificate is not accepted for this label")
+			}
+			return Identity{Method: Manufacturer, Name: leaf.Subject.String(), Cert: leaf}, nil
+		} else {
+			reasons = append(reasons, why(err))
+		}
+	}
+	reason := "no trust anchor configured"
+	if len(reasons) > 0 {
+		reason = reasons[len(reasons)-1]
+		for _, r := range reasons {
+			if r != reasonUnknownCA { // an expiry says more than "unknown CA"
+				reason = r
+			}
+		}
+	}
+	return Identity{}, est.Errorf(est.ErrForbidden, "client certificate refused: %s", reason)
+}
+
+func (v *Verifier) issuingRoots() *x509.CertPool {
+	if p := v.issuingPool.Load(); p != nil {
+		return p
+	}
+	p := x509.NewCertPool()
+	p.AddCert(v.Issuing)
+	v.issuingPool.Store(p)
+	return p
+}
+
+// issuedStatus checks that a certificate signed by our issuing CA is on record
+// and not revoked.
+func (v *Verifier) issuedStatus(ctx context.Context, leaf *x509.Certificate) (Identity, error) {
+	if v.Store == nil {
+		return Identity{}, est.Errorf(est.ErrForbidden, "client certificate refused: no store to check it against")
+	}
+	rec, err := v.Store.BySerial(ctx, leaf.SerialNumber)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return Identity{}, est.Errorf(est.ErrForbidden, "client certificate refused: not on record")
+	case err != nil:
+		return Identity{}, est.Wrap(est.ErrUnavailable, err, "certificate status unavailable")
+	case !sameDER(rec.DER, leaf.Raw):
+		return Identity{}, est.Errorf(est.ErrForbidden, "client certificate refused: does not match the record")
+	case rec.Revoked:
+		return Identity{}, est.Errorf(est.ErrForbidden, "client certificate refused: revoked")
+	}
+	return Identity{Method: Issued, Name: leaf.Subject.String(), Cert: leaf}, nil
+}
+
+func sameDER(a, b []byte) bool { return string(a) == string(b) }
+
+const reasonUnknownCA = "not issued by a trusted CA"
+
+func why(err error) string {
+	var inv x509.CertificateInvalidError
+	if errors.As(err, &inv) {
+		switch inv.Reason {
+		case x509.Expired:
+			return "expired or not yet valid"
+		case x509.NotAuthorizedToSign:
+			return "issuer not allowed to sign certificates"
+		case x509.CANotAuthorizedForThisName:
+			return "outside the issuer's name constraints"
+		}
+		return strings.TrimPrefix(inv.Error(), "x509: ")
+	}
+	var ua x509.UnknownAuthorityError
+	if errors.As(err, &ua) {
+		return reasonUnknownCA
+	}
+	return fmt.Sprint(strings.TrimPrefix(err.Error(), "x509: "))
+}

@@ -1,0 +1,52 @@
+package est
+
+import (
+	"encoding/base64"
+	"fmt"
+)
+
+// DecodeBase64 decodes an EST body (RFC 8951 section 3.1): base64 of RFC 4648
+// section 4, with or without line breaks and other white space, padding optional.
+// Any other character is an error of kind ErrBadRequest.
+func DecodeBase64(body []byte) ([]byte, error) {
+	clean := make([]byte, 0, len(body))
+	for _, c := range body {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		clean = append(clean, c)
+	}
+	for len(clean) > 0 && clean[len(clean)-1] == '=' {
+		clean = clean[:len(clean)-1]
+	}
+	if len(clean) == 0 {
+		return nil, Errorf(ErrBadRequest, "empty body")
+	}
+	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
+	n, err := base64.RawStdEncoding.Decode(out, clean)
+	if err != nil {
+		return nil, Wrap(ErrBadRequest, err, fmt.Sprintf("malformed base64: %v", err))
+	}
+	return out[:n], nil
+}
+
+// base64LineLen is the line length of encoded bodies: 64, as in PEM, which
+// every base64 decoder we know of accepts (openssl base64 -d among them).
+const base64LineLen = 64
+
+// EncodeBase64 encodes der as an EST body: standard base64 with padding,
+// broken into lines of 64 characters, each ending in a line feed.
+func EncodeBase64(der []byte) []byte {
+	enc := base64.StdEncoding.EncodedLen(len(der))
+	flat := make([]byte, enc)
+	base64.StdEncoding.Encode(flat, der)
+	out := make([]byte, 0, enc+enc/base64LineLen+1)
+	for len(flat) > base64LineLen {
+		out = append(out, flat[:base64LineLen]...)
+		out = append(out, '\n')
+		flat = flat[base64LineLen:]
+	}
+	out = append(out, flat...)
+	return append(out, '\n')
+}

@@ -1,0 +1,137 @@
+package ca
+
+import (
+	"crypto/x509"
+	"encoding/asn1"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/estkit/estkit"
+	"github.com/estkit/estkit/auth"
+)
+
+// Profile is what one CA label may issue, and to whom (RFC 7030 3.2.2: a label
+// selects a CA policy).
+type Profile struct {
+	// Name is the label; "" is the unlabeled default profile.
+	Name string
+	// Validity is how long issued certificates are valid; capped by the
+	// issuing CA's own expiry.
+	Validity time.Duration
+	// KeyTypes are the subject public key types accepted in CSRs and generated
+	// by serverkeygen.
+	KeyTypes []KeyType
+	// KeyUsage of issued certificates; 0 means digitalSignature, plus
+	// keyEncipherment for RSA keys.
+	KeyUsage x509.KeyUsage
+	// ExtKeyUsage of issued certificates.
+	ExtKeyUsage []x509.ExtKeyUsage
+	// SANs are the SubjectAltName kinds copied from the CSR: "dns", "ip",
+	// "email", "uri". A CSR with a SAN of another kind is refused, so that the
+	// certificate says exactly what the CSR asked for or nothing is issued.
+	SANs []string
+	// RequireSAN refuses CSRs without at least one SAN of a kind in RequireSAN
+	// (tls-server: "dns" or "ip").
+	RequireSAN []string
+	// Auth lists the authentication methods accepted for enrollment.
+	// Reenrollment always needs a certificate this CA issued.
+	Auth []auth.Method
+	// CSRAttrs is what /csrattrs returns; empty means 204 No Content.
+	CSRAttrs est.CSRAttrs
+	// ServerKeyGen allows /serverkeygen on this label.
+	ServerKeyGen bool
+}
+
+// Accepts reports whether the profile accepts authentication method m.
+func (p *Profile) Accepts(m auth.Method) bool { return slices.Contains(p.Auth, m) }
+
+// Check reports a configuration mistake in p.
+func (p *Profile) Check() error {
+	if p.Name != "" && !est.ValidLabel(p.Name) {
+		return fmt.Errorf("profile %q: not a valid label", p.Name)
+	}
+	if p.Validity < time.Minute {
+		return fmt.Errorf("profile %q: validity %v is too short", p.Name, p.Validity)
+	}
+	if len(p.KeyTypes) == 0 {
+		return fmt.Errorf("profile %q: no key types allowed", p.Name)
+	}
+	for _, s := range append(slices.Clone(p.SANs), p.RequireSAN...) {
+		if !slices.Contains(sanKinds, s) {
+			return fmt.Errorf("profile %q: unknown SAN kind %q (want dns, ip, email or uri)", p.Name, s)
+		}
+	}
+	for _, s := range p.RequireSAN {
+		if !slices.Contains(p.SANs, s) {
+			return fmt.Errorf("profile %q: requires SAN kind %q that it does not copy", p.Name, s)
+		}
+	}
+	for _, m := range p.Auth {
+		if !m.Valid() {
+			return fmt.Errorf("profile %q: unknown authentication method %q", p.Name, m)
+		}
+	}
+	return nil
+}
+
+var sanKinds = []string{"dns", "ip", "email", "uri"}
+
+// DefaultKeyTypes are the subject key types profiles accept by default.
+var DefaultKeyTypes = []KeyType{P256, P384, RSA2048, RSA3072, RSA4096, Ed25519}
+
+// DefaultProfiles returns the profiles estd serves with no configuration:
+//   - "" (unlabeled): a device's operational certificate, clientAuth, SANs
+//     of any kind copied;
+//   - "tls-client": clientAuth;
+//   - "tls-server": serverAuth, the CSR must name a DNS name or IP address.
+//
+// All accept Basic, manufacturer and issued certificates, and serverkeygen.
+func DefaultProfiles() []*Profile {
+	all := []auth.Method{auth.Basic, auth.Manufacturer, auth.Issued}
+	return []*Profile{
+		{
+			Name:         "",
+			Validity:     90 * 24 * time.Hour,
+			KeyTypes:     DefaultKeyTypes,
+			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			SANs:         sanKinds,
+			Auth:         all,
+			ServerKeyGen: true,
+		},
+		{
+			Name:         "tls-client",
+			Validity:     90 * 24 * time.Hour,
+			KeyTypes:     DefaultKeyTypes,
+			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			SANs:         sanKinds,
+			Auth:         all,
+			ServerKeyGen: true,
+			CSRAttrs: est.CSRAttrs{
+				{OID: est.OIDECDSAWithSHA256},
+			},
+		},
+		{
+			Name:         "tls-server",
+			Validity:     90 * 24 * time.Hour,
+			KeyTypes:     DefaultKeyTypes,
+			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			SANs:         []string{"dns", "ip"},
+			RequireSAN:   []string{"dns", "ip"},
+			Auth:         all,
+			ServerKeyGen: true,
+			CSRAttrs: est.CSRAttrs{
+				{OID: est.OIDECDSAWithSHA256},
+				{Attribute: &est.Attribute{Type: est.OIDECPublicKey, Values: []asn1.RawValue{mustOID(est.OIDCurveP256)}}},
+			},
+		},
+	}
+}
+
+func mustOID(oid asn1.ObjectIdentifier) asn1.RawValue {
+	der, err := asn1.Marshal(oid)
+	if err != nil {
+		panic(err)
+	}
+	return asn1.RawValue{FullBytes: der}
+}

@@ -1,0 +1,237 @@
+package estd
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/ca/keys"
+	"github.com/estkit/estkit/internal/fsutil"
+)
+
+// Files in the data directory.
+const (
+	RootCertFile    = "root-ca.pem"
+	RootKeyFile     = "root-ca.key"
+	IssuingCertFile = "issuing-ca.pem"
+	IssuingKeyFile  = "issuing-ca.key"
+	TLSCertFile     = "tls-server.pem"
+	TLSKeyFile      = "tls-server.key"
+	DBFile          = "estd.db"
+	UsersFile       = "users"
+)
+
+// Lifetimes of what estd creates on first start.
+const (
+	rootValidity    = 20 * 365 * 24 * time.Hour
+	issuingValidity = 10 * 365 * 24 * time.Hour
+	tlsValidity     = 365 * 24 * time.Hour
+	// tlsRenewBefore renews the TLS server certificate at start when it has
+	// less than this left.
+	tlsRenewBefore = 30 * 24 * time.Hour
+)
+
+// BootstrapUser is the user created on first start.
+const BootstrapUser = "est"
+
+// Fingerprint returns the SHA-256 fingerprint of cert as colon-separated hex,
+// the way openssl x509 -fingerprint -sha256 prints it.
+func Fingerprint(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.Raw)
+	parts := make([]string, len(sum))
+	for i, b := range sum {
+		parts[i] = fmt.Sprintf("%02X", b)
+	}
+	return strings.Join(parts, ":")
+}
+
+// loadOrCreateCA returns the root and issuing CA of dir, creating them when
+// the directory has none. created reports whether they were created now.
+func loadOrCreateCA(dir string, kt ca.KeyType, now time.Time) (root *x509.Certificate, issuing *ca.CA, created bool, err error) {
+	rootPath := filepath.Join(dir, RootCertFile)
+	if _, err := os.Stat(rootPath); errors.Is(err, fs.ErrNotExist) {
+		if err := createCA(dir, kt, now); err != nil {
+			return nil, nil, false, err
+		}
+		created = true
+	}
+	root, err = readCert(rootPath)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	cert, err := readCert(filepath.Join(dir, IssuingCertFile))
+	if err != nil {
+		return nil, nil, false, err
+	}
+	key, err := keys.LoadFile(filepath.Join(dir, IssuingKeyFile))
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if err := cert.CheckSignatureFrom(root); err != nil {
+		return nil, nil, false, fmt.Errorf("%s is not signed by %s: %w", IssuingCertFile, RootCertFile, err)
+	}
+	issuing, err = ca.New(cert, key, []*x509.Certificate{cert, root})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return root, issuing, created, nil
+}
+
+// createCA makes a root and an issuing CA in dir. The root key is kept (mode
+// 0600) so the issuing CA can be renewed; an operator who wants it offline can
+// move it away once the issuing CA exists.
+func createCA(dir string, kt ca.KeyType, now time.Time) error {
+	for _, f := range []string{RootKeyFile, IssuingCertFile, IssuingKeyFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return fmt.Errorf("%s exists but %s does not: refusing to create a new CA over a partial one", f, RootCertFile)
+		}
+	}
+	host, _ := os.Hostname()
+	org := []string{"estkit"}
+	rootKey, err := ca.GenerateKey(kt)
+	if err != nil {
+		return err
+	}
+	root, err := ca.NewRoot(rootKey, pkix.Name{Organization: org, CommonName: "estd Root CA " + host}, now.Add(-time.Hour), rootValidity)
+	if err != nil {
+		return err
+	}
+	subKey, err := ca.GenerateKey(kt)
+	if err != nil {
+		return err
+	}
+	sub, err := ca.NewSubCA(root, rootKey, subKey.Public(), pkix.Name{Organization: org, CommonName: "estd Issuing CA " + host}, now.Add(-time.Hour), issuingValidity)
+	if err != nil {
+		return err
+	}
+	// Keys first, certificates last: a present certificate means its key is there.
+	if err := writeKey(filepath.Join(dir, RootKeyFile), rootKey); err != nil {
+		return err
+	}
+	if err := writeKey(filepath.Join(dir, IssuingKeyFile), subKey); err != nil {
+		return err
+	}
+	if err := writeCerts(filepath.Join(dir, IssuingCertFile), sub); err != nil {
+		return err
+	}
+	return writeCerts(filepath.Join(dir, RootCertFile), root)
+}
+
+// tlsNames returns the names the TLS server certificate must carry.
+func tlsNames(extra []string) (dns []string, ips []net.IP) {
+	dns = []string{"localhost"}
+	ips = []net.IP{net.IPv4(127, 0, 0, 1).To4(), net.IPv6loopback}
+	for _, h := range extra {
+		if ip := net.ParseIP(h); ip != nil {
+			if v4 := ip.To4(); v4 != nil {
+				ip = v4
+			}
+			if !slices.ContainsFunc(ips, ip.Equal) {
+				ips = append(ips, ip)
+			}
+		} else if h != "" && !slices.Contains(dns, strings.ToLower(h)) {
+			dns = append(dns, strings.ToLower(h))
+		}
+	}
+	return dns, ips
+}
+
+// tlsCertCurrent reports whether the TLS certificate in dir exists, was issued
+// by issuing, covers the names and has more than tlsRenewBefore left.
+func tlsCertCurrent(dir string, issuing *x509.Certificate, dns []string, ips []net.IP, now time.Time) bool {
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, TLSCertFile), filepath.Join(dir, TLSKeyFile))
+	if err != nil || pair.Leaf == nil {
+		return false
+	}
+	leaf := pair.Leaf
+	if leaf.CheckSignatureFrom(issuing) != nil || now.Add(tlsRenewBefore).After(leaf.NotAfter) {
+		return false
+	}
+	for _, d := range dns {
+		if !slices.Contains(leaf.DNSNames, d) {
+			return false
+		}
+	}
+	for _, ip := range ips {
+		if !slices.ContainsFunc(leaf.IPAddresses, ip.Equal) {
+			return false
+		}
+	}
+	return true
+}
+
+// newPassword returns a random password of 24 URL-safe characters (144 bits).
+func newPassword() (string, error) {
+	var b [18]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+func writeKey(path string, key crypto.Signer) error {
+	b, err := keys.MarshalPEM(key)
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(path, b, 0o600)
+}
+
+func writeCerts(path string, certs ...*x509.Certificate) error {
+	var out []byte
+	for _, c := range certs {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return fsutil.WriteFileAtomic(path, out, 0o644)
+}
+
+func readCert(path string) (*x509.Certificate, error) {
+	certs, err := ReadCerts(path)
+	if err != nil {
+		return nil, err
+	}
+	return certs[0], nil
+}
+
+// ReadCerts reads every certificate of a PEM file.
+func ReadCerts(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	return out, nil
+}

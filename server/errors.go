@@ -1,0 +1,54 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/estkit/estkit"
+)
+
+// status maps an error kind to its HTTP status. It is the only place that does.
+func status(k *est.Kind) int {
+	switch k {
+	case est.ErrBadRequest:
+		return http.StatusBadRequest
+	case est.ErrUnauthorized:
+		return http.StatusUnauthorized
+	case est.ErrForbidden, est.ErrPolicy:
+		return http.StatusForbidden
+	case est.ErrNotFound:
+		return http.StatusNotFound
+	case est.ErrMethod:
+		return http.StatusMethodNotAllowed
+	case est.ErrTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case est.ErrMediaType:
+		return http.StatusUnsupportedMediaType
+	case est.ErrTooManyRequests:
+		return http.StatusTooManyRequests
+	case est.ErrUnavailable:
+		return http.StatusServiceUnavailable
+	case est.ErrNotImplemented:
+		return http.StatusNotImplemented
+	}
+	return http.StatusInternalServerError
+}
+
+// retryAfter is the Retry-After sent with 503 and 429, in seconds.
+const retryAfter = "30"
+
+// writeError answers err as a one-line plain-text reason and returns the
+// status. Internal causes stay in the log; only est.Detail reaches the wire.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, rq *request, err error) int {
+	code := status(est.KindOf(err))
+	if code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	if code == http.StatusInternalServerError {
+		h.log.Error("internal error", "path", r.URL.Path, "err", err.Error())
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	w.Write([]byte(est.Detail(err) + "\n"))
+	return code
+}

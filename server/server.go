@@ -1,0 +1,298 @@
+// Package server is the EST server of RFC 7030 as an http.Handler: it serves
+// /.well-known/est[/label]/{cacerts,simpleenroll,simplereenroll,serverkeygen,
+// csrattrs} (RFC 7030 3.2.2, 4.1-4.5), authenticates each request for the
+// label's profile, issues through a ca.Issuer and records every certificate in
+// the store before it answers. Dependencies come in through Options; there is
+// no global state.
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/estkit/estkit"
+	"github.com/estkit/estkit/auth"
+	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/store"
+)
+
+// DefaultMaxBody is the default limit on request bodies: 64 KiB.
+const DefaultMaxBody = 64 << 10
+
+// Options are the dependencies of a Handler.
+type Options struct {
+	// Issuer signs certificates.
+	Issuer ca.Issuer
+	// CACerts is the chain /cacerts returns: issuing CA first, root last.
+	CACerts []*x509.Certificate
+	// Profiles are the labels served; the one named "" is the unlabeled default.
+	Profiles []*ca.Profile
+	// Verifier authenticates requesters.
+	Verifier *auth.Verifier
+	// Store records issued certificates.
+	Store store.Store
+	// Logger receives access and audit lines; nil discards them.
+	Logger *slog.Logger
+	// MaxBody limits request bodies; 0 means DefaultMaxBody.
+	MaxBody int64
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+}
+
+// Handler serves EST.
+type Handler struct {
+	issuer   ca.Issuer
+	store    store.Store
+	log      *slog.Logger
+	maxBody  int64
+	clock    func() time.Time
+	profiles map[string]*label
+	cacerts  []byte // base64 body of /cacerts, encoded once
+}
+
+// label is a profile with what is derived from it once.
+type label struct {
+	*ca.Profile
+	authn    auth.Authenticator
+	csrattrs []byte // base64 body, nil for 204
+}
+
+// New returns a Handler for o.
+func New(o Options) (*Handler, error) {
+	if o.Issuer == nil || o.Store == nil || o.Verifier == nil || len(o.CACerts) == 0 {
+		return nil, errors.New("server: Issuer, Store, Verifier and CACerts are required")
+	}
+	h := &Handler{
+		issuer:   o.Issuer,
+		store:    o.Store,
+		log:      o.Logger,
+		maxBody:  o.MaxBody,
+		clock:    o.Clock,
+		profiles: map[string]*label{},
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.clock == nil {
+		h.clock = time.Now
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBody
+	}
+	p7, err := est.EncodeCertsOnly(o.CACerts...)
+	if err != nil {
+		return nil, err
+	}
+	h.cacerts = est.EncodeBase64(p7)
+	for _, p := range o.Profiles {
+		if err := p.Check(); err != nil {
+			return nil, err
+		}
+		if _, dup := h.profiles[p.Name]; dup {
+			return nil, fmt.Errorf("server: profile %q defined twice", p.Name)
+		}
+		l := &label{Profile: p, authn: o.Verifier.For(p.Auth...)}
+		if len(p.CSRAttrs) > 0 {
+			der, err := p.CSRAttrs.Marshal()
+			if err != nil {
+				return nil, fmt.Errorf("server: profile %q: csrattrs: %w", p.Name, err)
+			}
+			l.csrattrs = est.EncodeBase64(der)
+		}
+		h.profiles[p.Name] = l
+	}
+	return h, nil
+}
+
+// request is what one request did, for the access line.
+type request struct {
+	label string
+	op    est.Operation
+	who   auth.Identity
+	cert  *x509.Certificate
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	var rq request
+	status, err := h.serve(w, r, &rq)
+	if err != nil {
+		status = h.writeError(w, r, &rq, err)
+	}
+	attrs := []any{
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("remote", r.RemoteAddr),
+	}
+	if rq.who.Method != "" {
+		attrs = append(attrs, slog.String("auth", string(rq.who.Method)), slog.String("who", rq.who.Name))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("reason", err.Error()))
+	}
+	h.log.Info("request", attrs...)
+}
+
+// serve handles r and returns the status it wrote, or an error to map.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rq *request) (int, error) {
+	lbl, op, err := est.ParsePath(r.URL.Path)
+	if err != nil {
+		return 0, err
+	}
+	rq.label, rq.op = lbl, op
+	p, ok := h.profiles[lbl]
+	if !ok {
+		return 0, est.Errorf(est.ErrNotFound, "unknown label %q", lbl)
+	}
+	if r.Method != op.Method() {
+		w.Header().Set("Allow", op.Method())
+		return 0, est.Errorf(est.ErrMethod, "%s needs %s", op, op.Method())
+	}
+	switch op {
+	case est.OpCACerts:
+		return writeBody(w, est.MediaPKCS7, h.cacerts), nil
+	case est.OpCSRAttrs:
+		if p.csrattrs == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return http.StatusNoContent, nil
+		}
+		return writeBody(w, est.MediaCSRAttrs, p.csrattrs), nil
+	case est.OpSimpleEnroll, est.OpSimpleReenroll, est.OpServerKeyGen:
+		return h.enroll(w, r, p, rq)
+	}
+	return 0, est.Errorf(est.ErrNotImplemented, "%s is not supported", op)
+}
+
+// enroll serves simpleenroll, simplereenroll and serverkeygen.
+func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *request) (int, error) {
+	who, err := p.authn.Authenticate(r)
+	if err != nil {
+		if est.KindOf(err) == est.ErrUnauthorized && p.Accepts(auth.Basic) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="estd", charset="UTF-8"`)
+		}
+		return 0, err
+	}
+	rq.who = who
+	if rq.op == est.OpServerKeyGen && !p.ServerKeyGen {
+		return 0, est.Errorf(est.ErrPolicy, "server-side key generation is not offered for this label")
+	}
+	req, err := h.readCSR(w, r)
+	if err != nil {
+		return 0, err
+	}
+	if rq.op == est.OpSimpleReenroll {
+		if err := checkRenewal(req, who); err != nil {
+			return 0, err
+		}
+	}
+	if rq.op == est.OpServerKeyGen {
+		return h.serverKeyGen(w, r.Context(), req, p, rq)
+	}
+	cert, err := h.issue(r.Context(), req, p, rq)
+	if err != nil {
+		return 0, err
+	}
+	p7, err := est.EncodeCertsOnly(cert)
+	if err != nil {
+		return 0, est.Wrap(est.ErrInternal, err, "encoding failed")
+	}
+	return writeBody(w, est.MediaCertsOnly, est.EncodeBase64(p7)), nil
+}
+
+// readCSR reads, decodes and verifies the PKCS#10 body of r.
+func (h *Handler) readCSR(w http.ResponseWriter, r *http.Request) (*x509.CertificateRequest, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !strings.EqualFold(mt, est.MediaPKCS10) {
+		return nil, est.Errorf(est.ErrMediaType, "Content-Type must be %s", est.MediaPKCS10)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, est.Errorf(est.ErrTooLarge, "body over %d bytes", h.maxBody)
+		}
+		return nil, est.Wrap(est.ErrBadRequest, err, "could not read the body")
+	}
+	der, err := est.DecodeBase64(body)
+	if err != nil {
+		return nil, err
+	}
+	return est.ParseCSR(der)
+}
+
+// checkRenewal enforces RFC 7030 4.2.2: a reenrollment is authenticated by
+// the certificate being renewed, and the CSR's Subject and SubjectAltName equal
+// that certificate's.
+func checkRenewal(req *x509.CertificateRequest, who auth.Identity) error {
+	if who.Method != auth.Issued || who.Cert == nil {
+		return est.Errorf(est.ErrForbidden, "reenrollment needs the TLS client certificate being renewed")
+	}
+	if !SameName(req.RawSubject, who.Cert.RawSubject) {
+		return est.Errorf(est.ErrPolicy, "the CSR's subject differs from the certificate being renewed")
+	}
+	if !SameSANs(req, who.Cert) {
+		return est.Errorf(est.ErrPolicy, "the CSR's subjectAltName differs from the certificate being renewed")
+	}
+	return nil
+}
+
+// issue signs a certificate for req and records it; a certificate that could
+// not be recorded is not handed out.
+func (h *Handler) issue(ctx context.Context, req *x509.CertificateRequest, p *label, rq *request) (*x509.Certificate, error) {
+	for attempt := 0; ; attempt++ {
+		cert, err := h.issuer.Issue(ctx, req, p.Profile, rq.who)
+		if err != nil {
+			h.audit(rq, nil, err)
+			return nil, err
+		}
+		err = h.store.Put(ctx, Record(cert, p.Name, rq.who, h.clock()))
+		if errors.Is(err, store.ErrDuplicate) && attempt == 0 {
+			continue // a 144-bit serial collided: sign again with a new one
+		}
+		if err != nil {
+			err = est.Wrap(est.ErrUnavailable, err, "could not record the certificate; nothing was issued")
+			h.audit(rq, nil, err)
+			return nil, err
+		}
+		rq.cert = cert
+		h.audit(rq, cert, nil)
+		return cert, nil
+	}
+}
+
+// audit writes one line per issuance or refusal at the issuing step.
+func (h *Handler) audit(rq *request, cert *x509.Certificate, err error) {
+	attrs := []any{
+		slog.String("op", string(rq.op)),
+		slog.String("label", rq.label),
+		slog.String("who", rq.who.Name),
+		slog.String("auth", string(rq.who.Method)),
+	}
+	if err != nil {
+		h.log.Warn("refused", append(attrs, slog.String("reason", err.Error()))...)
+		return
+	}
+	h.log.Info("issued", append(attrs,
+		slog.String("serial", cert.SerialNumber.Text(16)),
+		slog.String("subject", cert.Subject.String()))...)
+}
+
+// writeBody writes a 200 with a base64 body of the given media type.
+func writeBody(w http.ResponseWriter, mediaType string, b64 []byte) int {
+	w.Header().Set("Content-Type", mediaType)
+	w.Header().Set("Content-Transfer-Encoding", "base64")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b64)
+	return http.StatusOK
+}

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"net/http"
+	"slices"
+
+	"github.com/estkit/estkit"
+	"github.com/estkit/estkit/ca"
+)
+
+// serverKeyGen serves RFC 7030 4.4: it generates a key pair of the type of
+// the CSR's key (the CSR names the subject and SANs; its key only proves the
+// requester made the request), issues a certificate for the new key, and
+// returns both as multipart/mixed. The private key is not stored.
+func (h *Handler) serverKeyGen(w http.ResponseWriter, ctx context.Context, req *x509.CertificateRequest, p *label, rq *request) (int, error) {
+	kt, err := ca.KeyTypeOf(req.PublicKey)
+	if err != nil || !slices.Contains(p.KeyTypes, kt) {
+		kt = p.KeyTypes[0]
+	}
+	key, err := ca.GenerateKey(kt)
+	if err != nil {
+		return 0, est.Wrap(est.ErrInternal, err, "key generation failed")
+	}
+	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		RawSubject:     req.RawSubject,
+		DNSNames:       req.DNSNames,
+		IPAddresses:    req.IPAddresses,
+		EmailAddresses: req.EmailAddresses,
+		URIs:           req.URIs,
+	}, key)
+	if err != nil {
+		return 0, est.Wrap(est.ErrInternal, err, "key generation failed")
+	}
+	genReq, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return 0, est.Wrap(est.ErrInternal, err, "key generation failed")
+	}
+	cert, err := h.issue(ctx, genReq, p, rq)
+	if err != nil {
+		return 0, err
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return 0, est.Wrap(est.ErrInternal, err, "key encoding failed")
+	}
+	p7, err := est.EncodeCertsOnly(cert)
+	if err != nil {
+		return 0, est.Wrap(est.ErrInternal, err, "encoding failed")
+	}
+	ctype, body, err := est.WriteServerKeyGen(&est.ServerKeyGenResponse{Key: pkcs8, Certs: p7})
+	if err != nil {
+		return 0, est.Wrap(est.ErrInternal, err, "encoding failed")
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+	return http.StatusOK, nil
+}

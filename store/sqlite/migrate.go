@@ -1,0 +1,94 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrSchemaTooNew is returned by Open for a database whose schema version is
+// newer than this package knows: it was written by a newer estd.
+var ErrSchemaTooNew = errors.New("database schema is newer than this program supports")
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migrations[i] takes the schema from version i to version i+1.
+var migrations = mustLoadMigrations()
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// mustLoadMigrations reads the embedded migrations, named NNNN_what.sql and
+// numbered from 1 without gaps. A malformed set is a build defect.
+func mustLoadMigrations() []migration {
+	const dir = "migrations"
+	entries, err := fs.ReadDir(migrationFiles, dir)
+	if err != nil {
+		panic(err)
+	}
+	ms := make([]migration, 0, len(entries))
+	for i, e := range entries { // sorted by name
+		prefix, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(prefix)
+		if !ok || err != nil || v != i+1 {
+			panic(fmt.Sprintf("store/sqlite: migration %s: want a name starting %04d_", e.Name(), i+1))
+		}
+		b, err := fs.ReadFile(migrationFiles, path.Join(dir, e.Name()))
+		if err != nil {
+			panic(err)
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	return ms
+}
+
+// migrate brings the schema up to the latest version in one transaction, so
+// a failed migration leaves the database as it was.
+func migrate(ctx context.Context, db *sql.DB) (err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+
+	const createVersion = `
+CREATE TABLE IF NOT EXISTS schema_version (
+	version    INTEGER PRIMARY KEY,
+	applied_at TEXT    NOT NULL
+) STRICT`
+	if _, err := tx.ExecContext(ctx, createVersion); err != nil {
+		return fmt.Errorf("create schema_version: %w", err)
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if latest := len(migrations); current > latest {
+		return fmt.Errorf("%w: database is at version %d, this program knows up to %d; upgrade it", ErrSchemaTooNew, current, latest)
+	}
+	for _, m := range migrations[current:] {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+		now := time.Now().UTC().Format(timeLayout)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`, m.version, now); err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,421 @@
+// Package sqlite is the SQLite backend of store.Store, built on the pure-Go
+// modernc.org/sqlite driver.
+//
+// The database runs in WAL mode with synchronous=FULL, so a Put that returns
+// nil has reached the disk. Writes go through a single connection and are
+// therefore serialized; reads use a separate pool of query-only connections
+// and run concurrently with writes and with each other. The schema is
+// migrated forward on Open; a database written by a newer version of this
+// package is refused with ErrSchemaTooNew.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	sqlitedriver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/estkit/estkit/store"
+)
+
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+
+	// busyTimeout is how long a connection waits for a lock held by another
+	// connection or process (a checkpoint, the sqlite3 shell, estd migrate).
+	busyTimeout = 5 * time.Second
+
+	// timeLayout is RFC 3339 with a fixed nine-digit fraction; it is what
+	// the time columns hold, always in UTC.
+	timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+)
+
+// Store is a store.Store kept in one SQLite database file.
+type Store struct {
+	w *sql.DB // the single writer connection
+	r *sql.DB // query-only connections
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens the database at path, creating it (mode 0600, and any missing
+// parent directories with mode 0700) if it does not exist, and migrates its
+// schema to the latest version this package knows.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("store/sqlite: empty database path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("store/sqlite: %w", err)
+	}
+	if err := createFile(abs); err != nil {
+		return nil, fmt.Errorf("store/sqlite: %w", err)
+	}
+
+	w, err := sql.Open("sqlite", dsn(abs, false))
+	if err != nil {
+		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
+	}
+
+	r, err := sql.Open("sqlite", dsn(abs, true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	return &Store{w: w, r: r}, nil
+}
+
+// createFile creates the database file with mode 0600 unless it exists, so
+// SQLite (which would use 0644) never creates it. SQLite gives the -wal and
+// -shm files the mode of the database file.
+func createFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// dsn returns the driver data source name for the database at the absolute
+// path. The pragmas travel in the DSN so that every connection the pool
+// opens gets them.
+func dsn(path string, readOnly bool) string {
+	path = filepath.ToSlash(path)
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path // a Windows volume: file:///C:/...
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		// Take the write lock when a transaction begins rather than on its
+		// first write, so busy_timeout applies instead of an immediate
+		// SQLITE_BUSY on lock upgrade.
+		q.Set("_txlock", "immediate")
+	}
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Close closes the database. The writer is closed last so that, as the last
+// connection, it checkpoints the WAL into the database file.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Ping reports whether the database can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	if _, err := s.SchemaVersion(ctx); err != nil {
+		return fmt.Errorf("store/sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the schema version of the open database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("store/sqlite: schema version: %w", err)
+	}
+	return v, nil
+}
+
+const insertRecord = `
+INSERT INTO certificates (
+	serial, subject, sans, not_before, not_after, key_algorithm, profile,
+	requester, auth_method, issued_at, der, revoked, revoked_at, revocation_reason
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, X''), ?, ?, ?)`
+
+// Put records rec. It returns an error wrapping store.ErrDuplicate if the
+// serial is already recorded. When Put returns nil the record is on disk.
+func (s *Store) Put(ctx context.Context, rec *store.Record) error {
+	if rec == nil {
+		return errors.New("store/sqlite: put: nil record")
+	}
+	if rec.Serial == nil || rec.Serial.Sign() <= 0 {
+		return fmt.Errorf("store/sqlite: put: serial %v is not positive", rec.Serial)
+	}
+	serial := serialKey(rec.Serial)
+	sans, err := encodeSANs(rec.SANs)
+	if err != nil {
+		return fmt.Errorf("store/sqlite: put %s: %w", serial, err)
+	}
+	var times [4]any
+	for i, t := range []time.Time{rec.NotBefore, rec.NotAfter, rec.IssuedAt, rec.RevokedAt} {
+		if times[i], err = formatTime(t); err != nil {
+			return fmt.Errorf("store/sqlite: put %s: %w", serial, err)
+		}
+	}
+	if rec.RevokedAt.IsZero() {
+		times[3] = nil
+	}
+	_, err = s.w.ExecContext(ctx, insertRecord,
+		serial, rec.Subject, sans, times[0], times[1], rec.KeyAlgorithm, rec.Profile,
+		rec.Requester, rec.AuthMethod, times[2], rec.DER, rec.Revoked, times[3], rec.RevocationReason)
+	if isUniqueViolation(err) {
+		return fmt.Errorf("store/sqlite: put %s: %w", serial, store.ErrDuplicate)
+	}
+	if err != nil {
+		return fmt.Errorf("store/sqlite: put %s: %w", serial, err)
+	}
+	return nil
+}
+
+// isUniqueViolation reports whether err is SQLite refusing a duplicate key.
+// The only key Put can collide on is serial: seq is always assigned.
+func isUniqueViolation(err error) bool {
+	var e *sqlitedriver.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return true
+	}
+	return false
+}
+
+const selectRecord = `
+SELECT seq, serial, subject, sans, not_before, not_after, key_algorithm, profile,
+	requester, auth_method, issued_at, der, revoked, revoked_at, revocation_reason
+FROM certificates`
+
+// BySerial returns the record with that serial or an error wrapping
+// store.ErrNotFound.
+func (s *Store) BySerial(ctx context.Context, serial *big.Int) (*store.Record, error) {
+	if serial == nil || serial.Sign() <= 0 {
+		return nil, fmt.Errorf("store/sqlite: serial %v: %w", serial, store.ErrNotFound)
+	}
+	key := serialKey(serial)
+	e, err := scanEntry(s.r.QueryRowContext(ctx, selectRecord+` WHERE serial = ?`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store/sqlite: serial %s: %w", key, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store/sqlite: serial %s: %w", key, err)
+	}
+	return e.rec, nil
+}
+
+// BySubject returns every record with exactly that subject, in issuance
+// order. It returns an empty slice, not an error, when there are none.
+func (s *Store) BySubject(ctx context.Context, subject string) ([]*store.Record, error) {
+	entries, err := s.query(ctx, selectRecord+` WHERE subject = ? ORDER BY seq`, subject)
+	if err != nil {
+		return nil, fmt.Errorf("store/sqlite: by subject: %w", err)
+	}
+	recs := make([]*store.Record, len(entries))
+	for i, e := range entries {
+		recs[i] = e.rec
+	}
+	return recs, nil
+}
+
+// List returns up to opts.Limit records (100 if zero or negative, at most
+// 1000) issued after the cursor opts.After, in issuance order, and the cursor
+// of the next page, which is "" when there are no more records.
+func (s *Store) List(ctx context.Context, opts store.ListOptions) ([]*store.Record, string, error) {
+	var after int64
+	if opts.After != "" {
+		var err error
+		after, err = strconv.ParseInt(opts.After, 10, 64)
+		if err != nil || after < 0 {
+			return nil, "", fmt.Errorf("store/sqlite: list: invalid cursor %q", opts.After)
+		}
+	}
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	limit = min(limit, maxLimit)
+
+	// One extra row tells whether there is a next page.
+	entries, err := s.query(ctx, selectRecord+` WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("store/sqlite: list: %w", err)
+	}
+	var next string
+	if len(entries) > limit {
+		entries = entries[:limit]
+		next = strconv.FormatInt(entries[limit-1].seq, 10)
+	}
+	recs := make([]*store.Record, len(entries))
+	for i, e := range entries {
+		recs[i] = e.rec
+	}
+	return recs, next, nil
+}
+
+// revokeRecord marks a certificate revoked unless it already is: the CASE
+// expressions keep the first revocation's time and reason. It matches the
+// row either way, so RowsAffected is 0 only for an unknown serial, and the
+// whole decision is one atomic statement.
+const revokeRecord = `
+UPDATE certificates SET
+	revoked_at = CASE revoked WHEN 0 THEN ? ELSE revoked_at END,
+	revocation_reason = CASE revoked WHEN 0 THEN ? ELSE revocation_reason END,
+	revoked = 1
+WHERE serial = ?`
+
+// Revoke marks the certificate revoked at the given time with an RFC 5280
+// CRLReason code. It returns an error wrapping store.ErrNotFound for an
+// unknown serial; revoking a revoked certificate keeps the first revocation.
+func (s *Store) Revoke(ctx context.Context, serial *big.Int, reason int, at time.Time) error {
+	if serial == nil || serial.Sign() <= 0 {
+		return fmt.Errorf("store/sqlite: revoke %v: %w", serial, store.ErrNotFound)
+	}
+	key := serialKey(serial)
+	revokedAt, err := formatTime(at)
+	if err != nil {
+		return fmt.Errorf("store/sqlite: revoke %s: %w", key, err)
+	}
+	var revokedAtArg any = revokedAt
+	if at.IsZero() {
+		revokedAtArg = nil
+	}
+	res, err := s.w.ExecContext(ctx, revokeRecord, revokedAtArg, reason, key)
+	if err != nil {
+		return fmt.Errorf("store/sqlite: revoke %s: %w", key, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store/sqlite: revoke %s: %w", key, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store/sqlite: revoke %s: %w", key, store.ErrNotFound)
+	}
+	return nil
+}
+
+// entry is a record with its issuance sequence number.
+type entry struct {
+	seq int64
+	rec *store.Record
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) ([]entry, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var entries []entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	return entries, rows.Err()
+}
+
+// scanEntry decodes one row of selectRecord.
+func scanEntry(row interface{ Scan(...any) error }) (entry, error) {
+	var (
+		e                                           entry
+		rec                                         store.Record
+		serial, sans, notBefore, notAfter, issuedAt string
+		revokedAt                                   sql.NullString
+	)
+	err := row.Scan(&e.seq, &serial, &rec.Subject, &sans, &notBefore, &notAfter,
+		&rec.KeyAlgorithm, &rec.Profile, &rec.Requester, &rec.AuthMethod, &issuedAt,
+		&rec.DER, &rec.Revoked, &revokedAt, &rec.RevocationReason)
+	if err != nil {
+		return entry{}, err
+	}
+	var ok bool
+	if rec.Serial, ok = new(big.Int).SetString(serial, 16); !ok {
+		return entry{}, fmt.Errorf("seq %d: malformed serial %q", e.seq, serial)
+	}
+	if rec.SANs, err = decodeSANs(sans); err != nil {
+		return entry{}, fmt.Errorf("serial %s: %w", serial, err)
+	}
+	for _, f := range []struct {
+		dst *time.Time
+		src string
+	}{
+		{&rec.NotBefore, notBefore},
+		{&rec.NotAfter, notAfter},
+		{&rec.IssuedAt, issuedAt},
+		{&rec.RevokedAt, revokedAt.String}, // "" when NULL
+	} {
+		if f.src == "" {
+			continue
+		}
+		if *f.dst, err = time.Parse(time.RFC3339Nano, f.src); err != nil {
+			return entry{}, fmt.Errorf("serial %s: %w", serial, err)
+		}
+	}
+	e.rec = &rec
+	return e, nil
+}
+
+// serialKey is the canonical text of a positive serial: lowercase hex
+// without leading zeros.
+func serialKey(serial *big.Int) string {
+	return serial.Text(16)
+}
+
+func formatTime(t time.Time) (string, error) {
+	t = t.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return "", fmt.Errorf("time %v is outside years 0000-9999", t)
+	}
+	return t.Format(timeLayout), nil
+}
+
+func encodeSANs(sans []string) (string, error) {
+	if len(sans) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(sans)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+func decodeSANs(s string) ([]string, error) {
+	var sans []string
+	if err := json.Unmarshal([]byte(s), &sans); err != nil {
+		return nil, fmt.Errorf("malformed SANs %q: %w", s, err)
+	}
+	if len(sans) == 0 {
+		return nil, nil
+	}
+	return sans, nil
+}
