@@ -1,0 +1,28 @@
+# make test: everything CI runs. make run: estd on https://127.0.0.1:8443.
+GO ?= go
+
+.PHONY: test deps vet unit run build fuzz
+
+test: deps vet unit
+
+deps:
+	@./scripts/deps.sh
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+run:
+	$(GO) run ./cmd/estd
+
+# Short fuzz pass over every parser (not part of make test).
+fuzz:
+	for f in $$($(GO) test -list '^Fuzz' . | grep ^Fuzz); do \
+	  $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s . || exit 1; done
