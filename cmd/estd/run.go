@@ -15,6 +15,7 @@ import (
 
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/config"
 	"github.com/estkit/estkit/internal/estd"
 )
 
@@ -39,13 +40,17 @@ func run(ctx context.Context, args []string, e env) int {
 	}
 	fs := flag.NewFlagSet("estd", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	data := fs.String("data", "estd-data", "data `directory`: CA, TLS certificate, users, database")
-	listen := fs.String("listen", "127.0.0.1:8443", "`address` to serve EST on")
+	def := config.Default()
+	configFile := fs.String("config", "", "YAML configuration `file` (flags given win over it)")
+	validate := fs.Bool("validate", false, "check the configuration and exit")
+	data := fs.String("data", def.Data, "data `directory`: CA, TLS certificate, users, database")
+	listen := fs.String("listen", def.Listen, "`address` to serve EST on")
 	var hostnames listFlag
 	fs.Var(&hostnames, "hostname", "extra DNS `name` or IP address for the TLS certificate (repeatable)")
 	mfr := fs.String("manufacturer-ca", "", "PEM `file` of manufacturer trust anchors for device certificates")
-	keyType := fs.String("ca-key-type", "p256", "key `type` of a new CA: p256, p384, rsa2048, rsa3072, rsa4096")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
+	keyType := fs.String("ca-key-type", def.CAKeyType, "key `type` of a new CA: p256, p384, rsa2048, rsa3072, rsa4096")
+	logFormat := fs.String("log-format", def.LogFormat, "log `format`: text or json")
+	maxBody := fs.Int64("max-body", def.MaxBody, "largest request body in `bytes`")
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: estd [flags]\n       estd user add|list|remove [-data DIR] [NAME]\n\nflags:\n")
 		fs.PrintDefaults()
@@ -60,25 +65,55 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "estd: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	kt, err := ca.ParseKeyType(*keyType)
-	if err != nil || kt == ca.Ed25519 {
-		fmt.Fprintf(e.stderr, "estd: -ca-key-type: want p256, p384, rsa2048, rsa3072 or rsa4096\n")
+	cfg := def
+	if *configFile != "" {
+		var err error
+		if cfg, err = config.Load(*configFile); err != nil {
+			fmt.Fprintf(e.stderr, "estd: %v\n", err)
+			return 2
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "data":
+			cfg.Data = *data
+		case "listen":
+			cfg.Listen = *listen
+		case "hostname":
+			cfg.Hostnames = hostnames
+		case "manufacturer-ca":
+			cfg.ManufacturerCA = *mfr
+		case "ca-key-type":
+			cfg.CAKeyType = *keyType
+		case "log-format":
+			cfg.LogFormat = *logFormat
+		case "max-body":
+			cfg.MaxBody = *maxBody
+		}
+	})
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(e.stderr, "estd: invalid configuration:\n%v\n", err)
 		return 2
 	}
+	if *validate {
+		fmt.Fprintln(e.stdout, "estd: configuration OK")
+		return 0
+	}
+	kt, _ := ca.ParseKeyType(cfg.CAKeyType)
+	profiles, _ := cfg.CAProfiles()
 	var h slog.Handler = slog.NewTextHandler(e.stderr, nil)
-	if *logFormat == "json" {
+	if cfg.LogFormat == "json" {
 		h = slog.NewJSONHandler(e.stderr, nil)
-	} else if *logFormat != "text" {
-		fmt.Fprintf(e.stderr, "estd: -log-format: want text or json\n")
-		return 2
 	}
 	logger := slog.New(h)
 
 	d, err := estd.Open(ctx, estd.Options{
-		DataDir:        *data,
-		Hostnames:      hostnames,
-		ManufacturerCA: *mfr,
+		DataDir:        cfg.Data,
+		Hostnames:      cfg.Hostnames,
+		ManufacturerCA: cfg.ManufacturerCA,
 		CAKeyType:      kt,
+		Profiles:       profiles,
+		MaxBody:        cfg.MaxBody,
 		Logger:         logger,
 	})
 	if err != nil {
@@ -86,12 +121,12 @@ func run(ctx context.Context, args []string, e env) int {
 		return 1
 	}
 	defer d.Close()
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "estd: %v\n", err)
 		return 1
 	}
-	banner(e.stdout, d, *data, ln.Addr().String())
+	banner(e.stdout, d, cfg.Data, ln.Addr().String())
 	if e.ready != nil {
 		e.ready <- ln.Addr()
 	}

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,6 +21,7 @@ import (
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/ca/keys"
 	"github.com/estkit/estkit/internal/fsutil"
+	"github.com/estkit/estkit/internal/pemutil"
 )
 
 // Files in the data directory.
@@ -193,45 +193,13 @@ func writeKey(path string, key crypto.Signer) error {
 }
 
 func writeCerts(path string, certs ...*x509.Certificate) error {
-	var out []byte
-	for _, c := range certs {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
-	return fsutil.WriteFileAtomic(path, out, 0o644)
+	return fsutil.WriteFileAtomic(path, pemutil.EncodeCerts(certs...), 0o644)
 }
 
 func readCert(path string) (*x509.Certificate, error) {
-	certs, err := ReadCerts(path)
+	certs, err := pemutil.ReadCerts(path)
 	if err != nil {
 		return nil, err
 	}
 	return certs[0], nil
-}
-
-// ReadCerts reads every certificate of a PEM file.
-func ReadCerts(path string) ([]*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no PEM certificate", path)
-	}
-	return out, nil
 }

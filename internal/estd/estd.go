@@ -22,6 +22,7 @@ import (
 
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/internal/pemutil"
 	"github.com/estkit/estkit/server"
 	"github.com/estkit/estkit/store"
 	"github.com/estkit/estkit/store/sqlite"
@@ -163,7 +164,7 @@ func (d *Daemon) Reload() error {
 	}
 	var pool *x509.CertPool
 	if d.opts.ManufacturerCA != "" {
-		certs, err := ReadCerts(d.opts.ManufacturerCA)
+		certs, err := pemutil.ReadCerts(d.opts.ManufacturerCA)
 		if err != nil {
 			return fmt.Errorf("manufacturer CA: %w", err)
 		}

@@ -1,0 +1,366 @@
+// Package config is estd's configuration file: YAML, decoded strictly
+// (unknown keys are errors) and checked by Validate before anything starts,
+// so `estd -validate` can tell an operator what is wrong without serving.
+package config
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/estkit/estkit"
+	"github.com/estkit/estkit/auth"
+	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/internal/pemutil"
+)
+
+// Config is estd's configuration. Every command-line flag has a key here; a
+// flag given on the command line wins over the file.
+type Config struct {
+	// Data is the data directory (CA, TLS certificate, users, database).
+	Data string `yaml:"data"`
+	// Listen is the address EST is served on.
+	Listen string `yaml:"listen"`
+	// Hostnames are extra names or addresses for the TLS certificate.
+	Hostnames []string `yaml:"hostnames"`
+	// ManufacturerCA is a PEM bundle of manufacturer trust anchors.
+	ManufacturerCA string `yaml:"manufacturer_ca"`
+	// CAKeyType is the key type of a CA created on first start.
+	CAKeyType string `yaml:"ca_key_type"`
+	// LogFormat is text or json.
+	LogFormat string `yaml:"log_format"`
+	// MaxBody limits request bodies, in bytes.
+	MaxBody int64 `yaml:"max_body"`
+	// Profiles replace the built-in profiles when given.
+	Profiles []Profile `yaml:"profiles"`
+}
+
+// Profile is one label's policy; see ca.Profile for the meaning of each field.
+type Profile struct {
+	Label        string    `yaml:"label"`
+	Validity     Duration  `yaml:"validity"`
+	KeyTypes     []string  `yaml:"key_types"`
+	KeyUsage     []string  `yaml:"key_usage"`
+	ExtKeyUsage  []string  `yaml:"ext_key_usage"`
+	SANs         []string  `yaml:"sans"`
+	RequireSAN   []string  `yaml:"require_san"`
+	Auth         []string  `yaml:"auth"`
+	ServerKeyGen bool      `yaml:"serverkeygen"`
+	CSRAttrs     []CSRAttr `yaml:"csrattrs"`
+}
+
+// CSRAttr is one element of a label's /csrattrs answer: a bare OID, or an
+// attribute type with OID values (RFC 7030 4.5.2). OIDs are dotted or one of
+// the names in OIDNames.
+type CSRAttr struct {
+	OID       string   `yaml:"oid"`
+	Attribute string   `yaml:"attribute"`
+	Values    []string `yaml:"values"`
+}
+
+// Duration is a time.Duration in YAML, written as Go durations ("2160h")
+// or whole days ("90d").
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration parses "90d" or a Go duration.
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (want e.g. 90d or 2160h)", s)
+	}
+	return v, nil
+}
+
+// Default returns the configuration estd runs with when given none.
+func Default() *Config {
+	return &Config{
+		Data:      "estd-data",
+		Listen:    "127.0.0.1:8443",
+		CAKeyType: "p256",
+		LogFormat: "text",
+		MaxBody:   64 << 10,
+	}
+}
+
+// Load reads a configuration file over Default.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	c, err := Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Decode reads YAML over Default, refusing unknown keys and trailing documents.
+func Decode(r io.Reader) (*Config, error) {
+	c := Default()
+	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one YAML document")
+	}
+	return c, nil
+}
+
+// Validate checks c and returns every problem found, joined.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: must not be empty"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %v", err))
+	}
+	if kt, err := ca.ParseKeyType(c.CAKeyType); err != nil || kt == ca.Ed25519 {
+		errs = append(errs, fmt.Errorf("ca_key_type: want p256, p384, rsa2048, rsa3072 or rsa4096, got %q", c.CAKeyType))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log_format: want text or json, got %q", c.LogFormat))
+	}
+	if c.MaxBody < 1024 || c.MaxBody > 16<<20 {
+		errs = append(errs, fmt.Errorf("max_body: %d is outside 1024..16777216", c.MaxBody))
+	}
+	for _, h := range c.Hostnames {
+		if net.ParseIP(h) == nil && !validHostname(h) {
+			errs = append(errs, fmt.Errorf("hostnames: %q is neither a DNS name nor an IP address", h))
+		}
+	}
+	if c.ManufacturerCA != "" {
+		if _, err := pemutil.ReadCerts(c.ManufacturerCA); err != nil {
+			errs = append(errs, fmt.Errorf("manufacturer_ca: %v", err))
+		}
+	}
+	if _, err := c.CAProfiles(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(h, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// CAProfiles returns the profiles to serve: the configured ones, or
+// ca.DefaultProfiles when none are configured.
+func (c *Config) CAProfiles() ([]*ca.Profile, error) {
+	if len(c.Profiles) == 0 {
+		return ca.DefaultProfiles(), nil
+	}
+	var out []*ca.Profile
+	seen := map[string]bool{}
+	for i, p := range c.Profiles {
+		cp, err := p.toCA()
+		if err != nil {
+			return nil, fmt.Errorf("profiles[%d] (label %q): %w", i, p.Label, err)
+		}
+		if seen[p.Label] {
+			return nil, fmt.Errorf("profiles[%d]: label %q defined twice", i, p.Label)
+		}
+		seen[p.Label] = true
+		out = append(out, cp)
+	}
+	return out, nil
+}
+
+var keyUsages = map[string]x509.KeyUsage{
+	"digitalSignature":  x509.KeyUsageDigitalSignature,
+	"contentCommitment": x509.KeyUsageContentCommitment,
+	"keyEncipherment":   x509.KeyUsageKeyEncipherment,
+	"dataEncipherment":  x509.KeyUsageDataEncipherment,
+	"keyAgreement":      x509.KeyUsageKeyAgreement,
+}
+
+var extKeyUsages = map[string]x509.ExtKeyUsage{
+	"clientAuth":      x509.ExtKeyUsageClientAuth,
+	"serverAuth":      x509.ExtKeyUsageServerAuth,
+	"codeSigning":     x509.ExtKeyUsageCodeSigning,
+	"emailProtection": x509.ExtKeyUsageEmailProtection,
+	"ipsecIKE":        x509.ExtKeyUsageIPSECEndSystem,
+	"timeStamping":    x509.ExtKeyUsageTimeStamping,
+	"ocspSigning":     x509.ExtKeyUsageOCSPSigning,
+}
+
+// OIDNames are the names accepted for OIDs in csrattrs.
+var OIDNames = map[string]asn1.ObjectIdentifier{
+	"challengePassword":       est.OIDChallengePassword,
+	"extensionRequest":        est.OIDExtensionRequest,
+	"ecPublicKey":             est.OIDECPublicKey,
+	"rsaEncryption":           est.OIDRSAEncryption,
+	"Ed25519":                 est.OIDEd25519,
+	"secp256r1":               est.OIDCurveP256,
+	"secp384r1":               est.OIDCurveP384,
+	"ecdsa-with-SHA256":       est.OIDECDSAWithSHA256,
+	"ecdsa-with-SHA384":       est.OIDECDSAWithSHA384,
+	"sha256WithRSAEncryption": est.OIDSHA256WithRSA,
+	"subjectAltName":          est.OIDSubjectAltName,
+}
+
+// ParseOID parses a dotted OID or a name from OIDNames.
+func ParseOID(s string) (asn1.ObjectIdentifier, error) {
+	if oid, ok := OIDNames[s]; ok {
+		return oid, nil
+	}
+	parts := strings.Split(s, ".")
+	if len(parts) < 2 {
+		return nil, fmt.Errorf("invalid OID %q", s)
+	}
+	oid := make(asn1.ObjectIdentifier, len(parts))
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("invalid OID %q", s)
+		}
+		oid[i] = n
+	}
+	if oid[0] > 2 || (oid[0] < 2 && oid[1] > 39) {
+		return nil, fmt.Errorf("invalid OID %q", s)
+	}
+	return oid, nil
+}
+
+func (p Profile) toCA() (*ca.Profile, error) {
+	cp := &ca.Profile{
+		Name:         p.Label,
+		Validity:     time.Duration(p.Validity),
+		SANs:         p.SANs,
+		RequireSAN:   p.RequireSAN,
+		ServerKeyGen: p.ServerKeyGen,
+	}
+	if cp.Validity == 0 {
+		cp.Validity = 90 * 24 * time.Hour
+	}
+	if len(p.KeyTypes) == 0 {
+		cp.KeyTypes = ca.DefaultKeyTypes
+	}
+	for _, s := range p.KeyTypes {
+		kt, err := ca.ParseKeyType(s)
+		if err != nil {
+			return nil, fmt.Errorf("key_types: %w", err)
+		}
+		cp.KeyTypes = append(cp.KeyTypes, kt)
+	}
+	for _, s := range p.KeyUsage {
+		ku, ok := keyUsages[s]
+		if !ok {
+			return nil, fmt.Errorf("key_usage: unknown %q (want one of %s)", s, strings.Join(sortedKeys(keyUsages), ", "))
+		}
+		cp.KeyUsage |= ku
+	}
+	if len(p.ExtKeyUsage) == 0 {
+		return nil, errors.New("ext_key_usage: name at least one (clientAuth, serverAuth, ...)")
+	}
+	for _, s := range p.ExtKeyUsage {
+		eku, ok := extKeyUsages[s]
+		if !ok {
+			return nil, fmt.Errorf("ext_key_usage: unknown %q (want one of %s)", s, strings.Join(sortedKeys(extKeyUsages), ", "))
+		}
+		cp.ExtKeyUsage = append(cp.ExtKeyUsage, eku)
+	}
+	if len(p.Auth) == 0 {
+		return nil, errors.New("auth: name at least one of basic, manufacturer-cert, issued-cert")
+	}
+	for _, s := range p.Auth {
+		cp.Auth = append(cp.Auth, auth.Method(s))
+	}
+	for i, a := range p.CSRAttrs {
+		item, err := a.toEST()
+		if err != nil {
+			return nil, fmt.Errorf("csrattrs[%d]: %w", i, err)
+		}
+		cp.CSRAttrs = append(cp.CSRAttrs, item)
+	}
+	if err := cp.Check(); err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+func (a CSRAttr) toEST() (est.AttrOrOID, error) {
+	switch {
+	case a.OID != "" && a.Attribute == "" && len(a.Values) == 0:
+		oid, err := ParseOID(a.OID)
+		return est.AttrOrOID{OID: oid}, err
+	case a.Attribute != "" && a.OID == "":
+		typ, err := ParseOID(a.Attribute)
+		if err != nil {
+			return est.AttrOrOID{}, err
+		}
+		if len(a.Values) == 0 {
+			return est.AttrOrOID{}, errors.New("an attribute needs at least one value (RFC 2986: values SET SIZE (1..MAX)); use oid for a bare OID")
+		}
+		attr := &est.Attribute{Type: typ}
+		for _, v := range a.Values {
+			oid, err := ParseOID(v)
+			if err != nil {
+				return est.AttrOrOID{}, fmt.Errorf("values: %w", err)
+			}
+			der, _ := asn1.Marshal(oid)
+			attr.Values = append(attr.Values, asn1.RawValue{FullBytes: der})
+		}
+		return est.AttrOrOID{Attribute: attr}, nil
+	}
+	return est.AttrOrOID{}, errors.New("give either oid, or attribute with optional values")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
