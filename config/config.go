@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/internal/pemutil"
+	"github.com/estkit/estkit/server"
 )
 
 // Config is estd's configuration. Every command-line flag has a key here; a
@@ -42,8 +44,41 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 	// MaxBody limits request bodies, in bytes.
 	MaxBody int64 `yaml:"max_body"`
+	// TLS narrows the TLS policy (it cannot go below TLS 1.2 or admit
+	// non-AEAD or non-ECDHE suites).
+	TLS TLS `yaml:"tls"`
 	// Profiles replace the built-in profiles when given.
 	Profiles []Profile `yaml:"profiles"`
+}
+
+// TLS is the tls: section.
+type TLS struct {
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version"`
+	// CipherSuites are IANA names of TLS 1.2 suites, a subset of
+	// server.CipherSuites; empty means all of those.
+	CipherSuites []string `yaml:"cipher_suites"`
+}
+
+// Policy returns the server.TLSPolicy of t.
+func (t TLS) Policy() (server.TLSPolicy, error) {
+	var p server.TLSPolicy
+	switch t.MinVersion {
+	case "", "1.2":
+		p.MinVersion = tls.VersionTLS12
+	case "1.3":
+		p.MinVersion = tls.VersionTLS13
+	default:
+		return p, fmt.Errorf("tls.min_version: want 1.2 or 1.3, got %q", t.MinVersion)
+	}
+	for _, name := range t.CipherSuites {
+		id, ok := server.CipherSuiteByName(name)
+		if !ok {
+			return p, fmt.Errorf("tls.cipher_suites: %q is not an allowed suite (ECDHE with AES-GCM or ChaCha20-Poly1305 only)", name)
+		}
+		p.CipherSuites = append(p.CipherSuites, id)
+	}
+	return p, nil
 }
 
 // Profile is one label's policy; see ca.Profile for the meaning of each field.
@@ -170,6 +205,9 @@ func (c *Config) Validate() error {
 		if _, err := pemutil.ReadCerts(c.ManufacturerCA); err != nil {
 			errs = append(errs, fmt.Errorf("manufacturer_ca: %v", err))
 		}
+	}
+	if _, err := c.TLS.Policy(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := c.CAProfiles(); err != nil {
 		errs = append(errs, err)

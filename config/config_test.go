@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"os"
 	"path/filepath"
@@ -89,6 +90,8 @@ func TestValidateFindsEveryProblem(t *testing.T) {
 		"not a valid label":  "profiles:\n  - {label: simpleenroll, ext_key_usage: [clientAuth], auth: [basic]}\n",
 		"defined twice":      "profiles:\n  - {label: a, ext_key_usage: [clientAuth], auth: [basic]}\n  - {label: a, ext_key_usage: [clientAuth], auth: [basic]}\n",
 		"csrattrs":           "profiles:\n  - {label: a, ext_key_usage: [clientAuth], auth: [basic], csrattrs: [{oid: not.an.oid}]}\n",
+		"tls.min_version":    "tls: {min_version: \"1.1\"}\n",
+		"tls.cipher_suites":  "tls: {cipher_suites: [TLS_RSA_WITH_AES_128_GCM_SHA256]}\n",
 		"at least one value": "profiles:\n  - {label: a, ext_key_usage: [clientAuth], auth: [basic], csrattrs: [{attribute: ecPublicKey}]}\n",
 	}
 	for want, y := range cases {
@@ -127,5 +130,19 @@ func TestManufacturerFileChecked(t *testing.T) {
 	c.ManufacturerCA = f
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "manufacturer_ca: "+f+": no PEM certificate") {
 		t.Fatalf("a file without certificates validated: %v", err)
+	}
+}
+
+func TestTLSPolicy(t *testing.T) {
+	c, err := Decode(strings.NewReader("tls: {min_version: \"1.3\", cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.TLS.Policy()
+	if err != nil || p.MinVersion != tls.VersionTLS13 || len(p.CipherSuites) != 1 || p.CipherSuites[0] != tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 {
+		t.Fatalf("policy %+v, %v", p, err)
+	}
+	if err := p.Check(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/internal/estdtest"
 	"github.com/estkit/estkit/internal/testpki"
+	"github.com/estkit/estkit/server"
 )
 
 // TestBadInput sends every kind of malformed request: each gets its 4xx with
@@ -124,5 +125,25 @@ func TestTLSPolicy(t *testing.T) {
 		if resp.StatusCode == 200 {
 			t.Error("plain HTTP served cacerts")
 		}
+	}
+}
+
+// TestTLSPolicyNarrowed: a configured TLS 1.3 floor refuses TLS 1.2.
+func TestTLSPolicyNarrowed(t *testing.T) {
+	s := estdtest.Start(t, estdtest.Options{TLS: server.TLSPolicy{MinVersion: tls.VersionTLS13}})
+	if c, err := tls.Dial("tcp", s.Addr, &tls.Config{RootCAs: s.Roots(), MaxVersion: tls.VersionTLS12}); err == nil {
+		c.Close()
+		t.Fatal("TLS 1.2 accepted with a TLS 1.3 floor")
+	}
+	c, err := tls.Dial("tcp", s.Addr, &tls.Config{RootCAs: s.Roots()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := (server.TLSPolicy{MinVersion: tls.VersionTLS11}).Check(); err == nil {
+		t.Error("a TLS 1.1 floor passed Check")
+	}
+	if err := (server.TLSPolicy{CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_128_CBC_SHA}}).Check(); err == nil {
+		t.Error("a non-ECDHE CBC suite passed Check")
 	}
 }

@@ -2,7 +2,9 @@ package server
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -18,14 +20,53 @@ var CipherSuites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
-// TLSConfig returns the server TLS configuration: TLS 1.2 minimum, the
-// suites above, X25519 preferred, client certificates requested (verified per
-// request by package auth, so a refusal is an HTTP answer with a reason rather
-// than a failed handshake), session tickets on.
-func TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+// TLSPolicy narrows the TLS policy; the zero value is the default (TLS 1.2
+// minimum, every suite in CipherSuites). It cannot widen it.
+type TLSPolicy struct {
+	// MinVersion is tls.VersionTLS12 or tls.VersionTLS13; 0 means TLS 1.2.
+	MinVersion uint16
+	// CipherSuites is a subset of CipherSuites, in preference order; nil means all.
+	CipherSuites []uint16
+}
+
+// Check reports a policy that would weaken the floor.
+func (p TLSPolicy) Check() error {
+	if p.MinVersion != 0 && p.MinVersion != tls.VersionTLS12 && p.MinVersion != tls.VersionTLS13 {
+		return fmt.Errorf("TLS minimum version must be 1.2 or 1.3 (RFC 8996)")
+	}
+	for _, id := range p.CipherSuites {
+		if !slices.Contains(CipherSuites, id) {
+			return fmt.Errorf("cipher suite %s is not allowed: only ECDHE with AEAD", tls.CipherSuiteName(id))
+		}
+	}
+	return nil
+}
+
+// CipherSuiteByName returns the ID of a permitted suite by its IANA name.
+func CipherSuiteByName(name string) (uint16, bool) {
+	for _, id := range CipherSuites {
+		if tls.CipherSuiteName(id) == name {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// TLSConfig returns the server TLS configuration: TLS 1.2 minimum (or what p
+// asks), the suites above, X25519 preferred, client certificates requested
+// (verified per request by package auth, so a refusal is an HTTP answer with a
+// reason rather than a failed handshake), session tickets on.
+func TLSConfig(p TLSPolicy, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+	minVersion, suites := p.MinVersion, p.CipherSuites
+	if minVersion == 0 {
+		minVersion = tls.VersionTLS12
+	}
+	if suites == nil {
+		suites = CipherSuites
+	}
 	return &tls.Config{
-		MinVersion:       tls.VersionTLS12,
-		CipherSuites:     CipherSuites,
+		MinVersion:       minVersion,
+		CipherSuites:     suites,
 		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384},
 		ClientAuth:       tls.RequestClientCert,
 		GetCertificate:   getCert,

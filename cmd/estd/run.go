@@ -101,6 +101,7 @@ func run(ctx context.Context, args []string, e env) int {
 	}
 	kt, _ := ca.ParseKeyType(cfg.CAKeyType)
 	profiles, _ := cfg.CAProfiles()
+	tlsPolicy, _ := cfg.TLS.Policy()
 	var h slog.Handler = slog.NewTextHandler(e.stderr, nil)
 	if cfg.LogFormat == "json" {
 		h = slog.NewJSONHandler(e.stderr, nil)
@@ -114,6 +115,7 @@ func run(ctx context.Context, args []string, e env) int {
 		CAKeyType:      kt,
 		Profiles:       profiles,
 		MaxBody:        cfg.MaxBody,
+		TLS:            tlsPolicy,
 		Logger:         logger,
 	})
 	if err != nil {

@@ -44,6 +44,8 @@ type Options struct {
 	Profiles []*ca.Profile
 	// MaxBody limits request bodies; 0 means server.DefaultMaxBody.
 	MaxBody int64
+	// TLS narrows the TLS policy.
+	TLS server.TLSPolicy
 	// Out receives the first-start banner (password included); nil discards it.
 	Out io.Writer
 	// Logger receives logs; nil discards them.
@@ -86,6 +88,9 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := o.TLS.Check(); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, err
@@ -229,7 +234,7 @@ func (d *Daemon) loadTLS(ctx context.Context) error {
 
 // TLSConfig returns the server TLS configuration with the daemon's certificate.
 func (d *Daemon) TLSConfig() *tls.Config {
-	return server.TLSConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return server.TLSConfig(d.opts.TLS, func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		return d.tlsCert.Load(), nil
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/internal/estd"
 	"github.com/estkit/estkit/internal/testpki"
+	"github.com/estkit/estkit/server"
 )
 
 // Server is a running estd.
@@ -45,6 +46,7 @@ type Options struct {
 	CAKeyType ca.KeyType
 	Profiles  []*ca.Profile
 	MaxBody   int64
+	TLS       server.TLSPolicy
 	Clock     func() time.Time
 }
 
@@ -65,6 +67,7 @@ func Start(tb testing.TB, o Options) *Server {
 		CAKeyType:      o.CAKeyType,
 		Profiles:       o.Profiles,
 		MaxBody:        o.MaxBody,
+		TLS:            o.TLS,
 		Clock:          o.Clock,
 	}
 	s.start(tb, "127.0.0.1:0")
