@@ -41,8 +41,10 @@ const (
 	maxVerified = 4096
 )
 
-// BcryptCost is the cost of new password hashes.
-const BcryptCost = 12
+// BcryptCost is the cost of new password hashes: 12, about a quarter of a
+// second per guess on current hardware. Tests lower it to bcrypt.MinCost in
+// TestMain to keep race-detector runs short; nothing else should change it.
+var BcryptCost = 12
 
 var userNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$`)
 
@@ -135,15 +137,43 @@ func (u *Users) Names() []string {
 	return out
 }
 
-// dummyHash is compared against when the user does not exist, so that an
-// unknown user costs as much time as a wrong password.
-var dummyHash = sync.OnceValue(func() []byte {
-	h, err := bcrypt.GenerateFromPassword([]byte("estkit-dummy-password"), BcryptCost)
-	if err != nil {
-		panic(err) // only on a broken random source
+// dummyHashes are compared against when the user does not exist, so that an
+// unknown user costs as much time as a wrong password: one per bcrypt cost,
+// made on first need.
+var (
+	dummyMu     sync.Mutex
+	dummyHashes = map[int][]byte{}
+)
+
+func dummyHash(cost int) []byte {
+	dummyMu.Lock()
+	defer dummyMu.Unlock()
+	h, ok := dummyHashes[cost]
+	if !ok {
+		var err error
+		h, err = bcrypt.GenerateFromPassword([]byte("estkit-dummy-password"), cost)
+		if err != nil {
+			panic(err) // only on a broken random source or an invalid cost
+		}
+		dummyHashes[cost] = h
 	}
 	return h
-})
+}
+
+// dummyCost is the cost of the costliest stored hash (BcryptCost when none):
+// an unknown user then takes as long as the slowest real one.
+func (u *Users) dummyCost() int {
+	c := 0
+	for _, h := range u.hashes {
+		if hc, err := bcrypt.Cost(h); err == nil && hc > c {
+			c = hc
+		}
+	}
+	if c == 0 {
+		return BcryptCost
+	}
+	return c
+}
 
 // Verify reports whether password is name's password. A miss takes about
 // the same time whether or not the user exists.
@@ -165,7 +195,9 @@ func (u *Users) Verify(name, password string) bool {
 		return true
 	}
 	if !ok {
-		h = dummyHash()
+		u.mu.RLock()
+		h = dummyHash(u.dummyCost())
+		u.mu.RUnlock()
 	}
 	if bcrypt.CompareHashAndPassword(h, []byte(password)) != nil || !ok {
 		return false

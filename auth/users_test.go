@@ -11,6 +11,7 @@ import (
 )
 
 func TestUsersRoundTrip(t *testing.T) {
+	lowCost(t)
 	u := NewUsers()
 	if err := u.Set("alice", "correct horse"); err != nil {
 		t.Fatal(err)
@@ -82,6 +83,7 @@ func mustHash(t *testing.T) string {
 // TestVerifiedCache: a verified password is remembered, a changed or
 // removed user's old password is not, and expiry is honoured.
 func TestVerifiedCache(t *testing.T) {
+	lowCost(t)
 	u := NewUsers()
 	now := time.Unix(1_700_000_000, 0)
 	u.now = func() time.Time { return now }
@@ -125,4 +127,25 @@ func TestValidUserName(t *testing.T) {
 			t.Errorf("%q accepted", n)
 		}
 	}
+}
+
+// TestDefaultCost: stored hashes use cost 12 unless a test lowered it.
+func TestDefaultCost(t *testing.T) {
+	if BcryptCost != 12 {
+		t.Fatalf("BcryptCost = %d, want 12", BcryptCost)
+	}
+	u := NewUsers()
+	if err := u.Set("a", "password-1"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := bcrypt.Cost(u.hashes["a"]); err != nil || c != 12 {
+		t.Fatalf("stored hash cost %d, %v", c, err)
+	}
+}
+
+// lowCost makes hashing cheap for one test (tests here are not parallel).
+func lowCost(t *testing.T) {
+	old := BcryptCost
+	BcryptCost = bcrypt.MinCost
+	t.Cleanup(func() { BcryptCost = old })
 }
