@@ -42,6 +42,8 @@ type Identity struct {
 	Name string
 	// Cert is the verified TLS client certificate for certificate methods.
 	Cert *x509.Certificate
+	// Profile is the label the certificate was issued under, for Issued.
+	Profile string
 }
 
 // Authenticator finds out who sent r. It returns an *est.Error of kind

@@ -172,7 +172,7 @@ func (v *Verifier) issuedStatus(ctx context.Context, leaf *x509.Certificate) (Id
 	case rec.Revoked:
 		return Identity{}, est.Errorf(est.ErrForbidden, "client certificate refused: revoked")
 	}
-	return Identity{Method: Issued, Name: leaf.Subject.String(), Cert: leaf}, nil
+	return Identity{Method: Issued, Name: leaf.Subject.String(), Cert: leaf, Profile: rec.Profile}, nil
 }
 
 func sameDER(a, b []byte) bool { return string(a) == string(b) }

@@ -61,8 +61,9 @@ type Handler struct {
 // label is a profile with what is derived from it once.
 type label struct {
 	*ca.Profile
-	authn    auth.Authenticator
-	csrattrs []byte // base64 body, nil for 204
+	authn    auth.Authenticator // for simpleenroll and serverkeygen
+	renew    auth.Authenticator // for simplereenroll: certificates we issued only
+	csrattrs []byte             // base64 body, nil for 204
 }
 
 // New returns a Handler for o.
@@ -99,7 +100,7 @@ func New(o Options) (*Handler, error) {
 		if _, dup := h.profiles[p.Name]; dup {
 			return nil, fmt.Errorf("server: profile %q defined twice", p.Name)
 		}
-		l := &label{Profile: p, authn: o.Verifier.For(p.Auth...)}
+		l := &label{Profile: p, authn: o.Verifier.For(p.Auth...), renew: o.Verifier.For(auth.Issued)}
 		if len(p.CSRAttrs) > 0 {
 			der, err := p.CSRAttrs.Marshal()
 			if err != nil {
@@ -176,7 +177,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rq *request) (in
 
 // enroll serves simpleenroll, simplereenroll and serverkeygen.
 func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *request) (int, error) {
-	who, err := p.authn.Authenticate(r)
+	authn := p.authn
+	if rq.op == est.OpSimpleReenroll {
+		authn = p.renew
+		if r.TLS != nil && len(r.TLS.PeerCertificates) == 0 {
+			if _, _, basic := r.BasicAuth(); basic {
+				return 0, est.Errorf(est.ErrForbidden, "reenrollment needs the TLS client certificate being renewed")
+			}
+		}
+	}
+	who, err := authn.Authenticate(r)
 	if err != nil {
 		if est.KindOf(err) == est.ErrUnauthorized && p.Accepts(auth.Basic) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="estd", charset="UTF-8"`)
@@ -192,7 +202,7 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *r
 		return 0, err
 	}
 	if rq.op == est.OpSimpleReenroll {
-		if err := checkRenewal(req, who); err != nil {
+		if err := checkRenewal(req, who, p.Name); err != nil {
 			return 0, err
 		}
 	}
@@ -233,10 +243,14 @@ func (h *Handler) readCSR(w http.ResponseWriter, r *http.Request) (*x509.Certifi
 
 // checkRenewal enforces RFC 7030 4.2.2: a reenrollment is authenticated by
 // the certificate being renewed, and the CSR's Subject and SubjectAltName equal
-// that certificate's.
-func checkRenewal(req *x509.CertificateRequest, who auth.Identity) error {
+// that certificate's. It is made on the label the certificate was issued
+// under, so a renewal cannot turn a client certificate into a server one.
+func checkRenewal(req *x509.CertificateRequest, who auth.Identity, label string) error {
 	if who.Method != auth.Issued || who.Cert == nil {
 		return est.Errorf(est.ErrForbidden, "reenrollment needs the TLS client certificate being renewed")
+	}
+	if who.Profile != label {
+		return est.Errorf(est.ErrPolicy, "the certificate was issued under label %q; renew it there", who.Profile)
 	}
 	if !SameName(req.RawSubject, who.Cert.RawSubject) {
 		return est.Errorf(est.ErrPolicy, "the CSR's subject differs from the certificate being renewed")

@@ -153,6 +153,7 @@ func TestReenroll(t *testing.T) {
 		{"added SAN", enrollment{certs: client, csr: testpki.CSR(t, key, "renew-me", []string{"renew-me.example"}, localhost())}, 403, "subjectAltName"},
 		{"basic only", enrollment{basic: []string{s.User, s.Password}, csr: testpki.CSR(t, key, "renew-me", []string{"renew-me.example"}, nil)}, 403, "certificate being renewed"},
 		{"no credentials", enrollment{csr: testpki.CSR(t, key, "renew-me", []string{"renew-me.example"}, nil)}, 401, "authentication required"},
+		{"other label", enrollment{label: "tls-server", certs: client, csr: testpki.CSR(t, key, "renew-me", []string{"renew-me.example"}, nil)}, 403, "issued under label"},
 	}
 	for _, r := range refusals {
 		t.Run(r.name, func(t *testing.T) {
