@@ -87,6 +87,9 @@ func (c *CA) Issue(ctx context.Context, req *x509.CertificateRequest, p *Profile
 	if err != nil {
 		return nil, err
 	}
+	if err := lint(tmpl, c.Cert); err != nil {
+		return nil, err
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, req.PublicKey, c.Signer)
 	if err != nil {
 		return nil, est.Wrap(est.ErrInternal, err, "signing failed")

@@ -140,6 +140,11 @@ func TestIssuePolicyRefusals(t *testing.T) {
 		"tls-server without SAN": {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a"}}, profile("tls-server")},
 		"tls-server email only":  {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a"}, EmailAddresses: []string{"a@example.com"}}, profile("tls-server")},
 		"empty subject, no SAN":  {ca.P256, &x509.CertificateRequest{}, profile("")},
+		"wildcard DNS":           {ca.P256, &x509.CertificateRequest{DNSNames: []string{"*.example.com"}}, profile("tls-server")},
+		"DNS with space":         {ca.P256, &x509.CertificateRequest{DNSNames: []string{"bad name.example"}}, profile("tls-server")},
+		"DNS like an IP":         {ca.P256, &x509.CertificateRequest{DNSNames: []string{"10.0.0.1"}}, profile("tls-server")},
+		"email with name":        {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a"}, EmailAddresses: []string{"Bob <bob@example.com>"}}, profile("")},
+		"relative URI":           {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a"}, URIs: []*url.URL{{Path: "relative"}}}, profile("")},
 	}
 	for name, tc := range cases {
 		_, err := c.Issue(context.Background(), csr(t, tc.kt, tc.req), tc.p, auth.Identity{})
