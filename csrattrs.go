@@ -80,8 +80,13 @@ func ParseCSRAttrs(der []byte) (CSRAttrs, error) {
 			out = append(out, AttrOrOID{OID: oid})
 		case it.Class == asn1.ClassUniversal && it.Tag == asn1.TagSequence:
 			var attr Attribute
-			if rest, err := asn1.Unmarshal(it.FullBytes, &attr); err != nil || len(rest) != 0 {
+			if _, err := asn1.Unmarshal(it.FullBytes, &attr); err != nil {
 				return nil, Wrap(ErrBadRequest, err, "malformed attribute in CsrAttrs")
+			}
+			// encoding/asn1 ignores elements after the last field of a
+			// SEQUENCE; an Attribute is exactly { type, values }.
+			if !twoElements(it.Bytes) {
+				return nil, Errorf(ErrBadRequest, "malformed attribute in CsrAttrs: extra elements")
 			}
 			out = append(out, AttrOrOID{Attribute: &attr})
 		default:
@@ -89,6 +94,20 @@ func ParseCSRAttrs(der []byte) (CSRAttrs, error) {
 		}
 	}
 	return out, nil
+}
+
+// twoElements reports whether b, the content of a SEQUENCE, is exactly two
+// TLVs.
+func twoElements(b []byte) bool {
+	for i := 0; i < 2; i++ {
+		var v asn1.RawValue
+		rest, err := asn1.Unmarshal(b, &v)
+		if err != nil {
+			return false
+		}
+		b = rest
+	}
+	return len(b) == 0
 }
 
 // OIDs returns every OID a mentions: bare OIDs and attribute types.

@@ -36,8 +36,17 @@ type Error struct {
 	Err    error
 }
 
+// kind is e.Kind, or ErrInternal for an Error built without one, so that a
+// zero Error is an internal error rather than a nil dereference on the error path.
+func (e *Error) kind() *Kind {
+	if e.Kind == nil {
+		return ErrInternal
+	}
+	return e.Kind
+}
+
 func (e *Error) Error() string {
-	s := e.Kind.name
+	s := e.kind().name
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}
@@ -50,7 +59,7 @@ func (e *Error) Error() string {
 // Is makes errors.Is(err, kind) true for an Error of that kind.
 func (e *Error) Is(target error) bool {
 	k, ok := target.(*Kind)
-	return ok && k == e.Kind
+	return ok && k == e.kind()
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -65,11 +74,16 @@ func Wrap(kind *Kind, cause error, detail string) *Error {
 	return &Error{Kind: kind, Detail: detail, Err: cause}
 }
 
-// KindOf returns the kind of err, or ErrInternal when err is not an *Error.
+// KindOf returns the kind of err, or ErrInternal when err is not an *Error
+// (or is one without a Kind).
 func KindOf(err error) *Kind {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Kind
+		return e.kind()
+	}
+	var k *Kind
+	if errors.As(err, &k) {
+		return k
 	}
 	return ErrInternal
 }
@@ -79,10 +93,10 @@ func KindOf(err error) *Kind {
 func Detail(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
-		if e.Detail != "" && e.Kind != ErrInternal {
+		if e.Detail != "" && e.kind() != ErrInternal {
 			return e.Detail
 		}
-		return e.Kind.name
+		return e.kind().name
 	}
 	return ErrInternal.name
 }

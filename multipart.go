@@ -64,11 +64,16 @@ func WriteServerKeyGen(r *ServerKeyGenResponse) (contentType string, body []byte
 // maxParts bounds how many parts ParseServerKeyGen reads.
 const maxParts = 8
 
+// maxPartSize bounds the size of one part, base64 included.
+const maxPartSize = 1 << 20
+
 // ParseServerKeyGen parses a multipart/mixed /serverkeygen response body. The
 // parts may come in either order; base64 parts are decoded whether or not they
 // carry Content-Transfer-Encoding (RFC 8951). A key part labelled
 // application/pkcs8 is returned as is (it may hold PKCS#1, as some servers
-// send). Errors are of kind ErrBadRequest.
+// send). Parts of other types are ignored; a second key or certificate part,
+// more than maxParts parts or a part over maxPartSize bytes is refused.
+// Errors are of kind ErrBadRequest.
 func ParseServerKeyGen(contentType string, body []byte) (*ServerKeyGenResponse, error) {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != MediaMultipartMixed || params["boundary"] == "" {
@@ -77,9 +82,6 @@ func ParseServerKeyGen(contentType string, body []byte) (*ServerKeyGenResponse, 
 	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
 	var out ServerKeyGenResponse
 	for i := 0; ; i++ {
-		if i == maxParts {
-			return nil, Errorf(ErrBadRequest, "too many parts in multipart body")
-		}
 		p, err := mr.NextRawPart()
 		if errors.Is(err, io.EOF) {
 			break
@@ -87,26 +89,49 @@ func ParseServerKeyGen(contentType string, body []byte) (*ServerKeyGenResponse, 
 		if err != nil {
 			return nil, Wrap(ErrBadRequest, err, "malformed multipart body")
 		}
-		data, err := io.ReadAll(io.LimitReader(p, 1<<20))
+		if i == maxParts {
+			return nil, Errorf(ErrBadRequest, "too many parts in multipart body")
+		}
+		// Read one byte more than allowed so that an oversized part is refused
+		// rather than silently truncated (and possibly still decoded).
+		data, err := io.ReadAll(io.LimitReader(p, maxPartSize+1))
 		if err != nil {
 			return nil, Wrap(ErrBadRequest, err, "malformed multipart body")
+		}
+		if len(data) > maxPartSize {
+			return nil, Errorf(ErrBadRequest, "multipart part larger than %d bytes", maxPartSize)
 		}
 		ptype, pparams, err := mime.ParseMediaType(p.Header.Get("Content-Type"))
 		if err != nil {
 			return nil, Errorf(ErrBadRequest, "part without a valid Content-Type")
 		}
+		smime := strings.ToLower(pparams["smime-type"])
+		var dst *[]byte
+		encrypted := false
+		switch {
+		case ptype == MediaPKCS8:
+			dst = &out.Key
+		case ptype == MediaPKCS7 && smime == "server-generated-key":
+			dst, encrypted = &out.Key, true
+		case ptype == MediaPKCS7:
+			dst = &out.Certs
+		default:
+			continue // a part of another type is ignored, whatever its encoding
+		}
+		if *dst != nil {
+			what := "key"
+			if dst == &out.Certs {
+				what = "certificate"
+			}
+			return nil, Errorf(ErrBadRequest, "multipart body has two %s parts", what)
+		}
 		der, err := DecodeBase64(data)
 		if err != nil {
 			return nil, err
 		}
-		smime := strings.ToLower(pparams["smime-type"])
-		switch {
-		case ptype == MediaPKCS8:
-			out.Key = der
-		case ptype == MediaPKCS7 && smime == "server-generated-key":
-			out.Key, out.KeyEncrypted = der, true
-		case ptype == MediaPKCS7:
-			out.Certs = der
+		*dst = der
+		if dst == &out.Key {
+			out.KeyEncrypted = encrypted
 		}
 	}
 	if out.Key == nil || out.Certs == nil {

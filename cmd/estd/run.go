@@ -92,7 +92,16 @@ func run(ctx context.Context, args []string, e env) int {
 		}
 	})
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(e.stderr, "estd: invalid configuration:\n%v\n", err)
+		msg := err.Error()
+		// Name the flag where a flag set the value.
+		fs.Visit(func(f *flag.Flag) {
+			key := strings.ReplaceAll(f.Name, "-", "_")
+			if f.Name == "hostname" {
+				key = "hostnames"
+			}
+			msg = strings.ReplaceAll(msg, key+":", "-"+f.Name+":")
+		})
+		fmt.Fprintf(e.stderr, "estd: invalid configuration:\n%s\n", msg)
 		return 2
 	}
 	if *validate {

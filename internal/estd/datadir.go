@@ -152,7 +152,7 @@ func tlsNames(extra []string) (dns []string, ips []net.IP) {
 }
 
 // tlsCertCurrent reports whether the TLS certificate in dir exists, was issued
-// by issuing, covers the names and has more than tlsRenewBefore left.
+// by issuing, names exactly dns and ips, and has more than tlsRenewBefore left.
 func tlsCertCurrent(dir string, issuing *x509.Certificate, dns []string, ips []net.IP, now time.Time) bool {
 	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, TLSCertFile), filepath.Join(dir, TLSKeyFile))
 	if err != nil || pair.Leaf == nil {
@@ -160,6 +160,10 @@ func tlsCertCurrent(dir string, issuing *x509.Certificate, dns []string, ips []n
 	}
 	leaf := pair.Leaf
 	if leaf.CheckSignatureFrom(issuing) != nil || now.Add(tlsRenewBefore).After(leaf.NotAfter) {
+		return false
+	}
+	// Exactly the names asked for: a name dropped from -hostname leaves too.
+	if len(leaf.DNSNames) != len(dns) || len(leaf.IPAddresses) != len(ips) {
 		return false
 	}
 	for _, d := range dns {
