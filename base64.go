@@ -31,22 +31,12 @@ func DecodeBase64(body []byte) ([]byte, error) {
 	return out[:n], nil
 }
 
-// base64LineLen is the line length of encoded bodies: 64, as in PEM, which
-// every base64 decoder we know of accepts (openssl base64 -d among them).
-const base64LineLen = 64
-
-// EncodeBase64 encodes der as an EST body: standard base64 with padding,
-// broken into lines of 64 characters, each ending in a line feed.
+// EncodeBase64 encodes der as an EST body: standard base64 with padding and
+// no line breaks, as RFC 8951 section 3.1 asks (RFC 4648 section 4; section
+// 3.1 there forbids adding line feeds). Some clients, strongSwan's among them,
+// cannot decode bodies with line breaks.
 func EncodeBase64(der []byte) []byte {
-	enc := base64.StdEncoding.EncodedLen(len(der))
-	flat := make([]byte, enc)
-	base64.StdEncoding.Encode(flat, der)
-	out := make([]byte, 0, enc+enc/base64LineLen+1)
-	for len(flat) > base64LineLen {
-		out = append(out, flat[:base64LineLen]...)
-		out = append(out, '\n')
-		flat = flat[base64LineLen:]
-	}
-	out = append(out, flat...)
-	return append(out, '\n')
+	out := make([]byte, base64.StdEncoding.EncodedLen(len(der)))
+	base64.StdEncoding.Encode(out, der)
+	return out
 }

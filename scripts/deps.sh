@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers and services the tests use, when they are missing:
-# curl and openssl (interoperability). Debian packages only. On a developer
+# curl and openssl, strongSwan's pki (interoperability). Debian packages only. On a developer
 # machine without root this warns and goes on (the tests then skip loudly);
 # under CI=true a missing component is an error.
 set -euo pipefail
@@ -8,6 +8,11 @@ set -euo pipefail
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# pki's EST client needs the openssl plugin to load EC certificates; that
+# plugin is only a Recommends of strongswan-pki, so it is named here.
+if ! command -v pki >/dev/null 2>&1 || ! dpkg -s libstrongswan-standard-plugins >/dev/null 2>&1; then
+  need+=(strongswan-pki libstrongswan-standard-plugins)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -3,9 +3,13 @@ package server_test
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/ca"
@@ -145,5 +149,38 @@ func TestTLSPolicyNarrowed(t *testing.T) {
 	}
 	if err := (server.TLSPolicy{CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_128_CBC_SHA}}).Check(); err == nil {
 		t.Error("a non-ECDHE CBC suite passed Check")
+	}
+}
+
+// TestSlowClientsCutOff: a client that never finishes its headers, or its
+// body, is disconnected after the configured timeout; others are served.
+func TestSlowClientsCutOff(t *testing.T) {
+	s := estdtest.Start(t, estdtest.Options{Timeouts: server.Timeouts{ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond}})
+	slow := map[string]string{
+		"headers never end": "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\n",
+		"body never comes":  "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\nContent-Type: application/pkcs10\r\nContent-Length: 1000\r\n\r\nMIIB",
+	}
+	for name, partial := range slow {
+		t.Run(name, func(t *testing.T) {
+			c, err := tls.Dial("tcp", s.Addr, &tls.Config{RootCAs: s.Roots(), NextProtos: []string{"http/1.1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Write([]byte(partial)); err != nil {
+				t.Fatal(err)
+			}
+			// The server must hang up long before this deadline.
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			start := time.Now()
+			_, err = io.ReadAll(c)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("server kept a stalled connection open for %v", time.Since(start))
+			}
+		})
+	}
+	if st, _, _ := call(t, s.Client(), "GET", s.URL+"/.well-known/est/cacerts", "", nil); st != 200 {
+		t.Fatalf("cacerts after slow clients: %d", st)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -304,9 +305,16 @@ func (h *Handler) audit(rq *request, cert *x509.Certificate, err error) {
 
 // writeBody writes a 200 with a base64 body of the given media type.
 func writeBody(w http.ResponseWriter, mediaType string, b64 []byte) int {
-	w.Header().Set("Content-Type", mediaType)
 	w.Header().Set("Content-Transfer-Encoding", "base64")
+	return writeFull(w, mediaType, b64)
+}
+
+// writeFull writes a 200 with body and an explicit Content-Length: some EST
+// clients (strongSwan's pki) cannot read chunked responses.
+func writeFull(w http.ResponseWriter, mediaType string, body []byte) int {
+	w.Header().Set("Content-Type", mediaType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(b64)
+	w.Write(body)
 	return http.StatusOK
 }

@@ -54,9 +54,6 @@ func (h *Handler) serverKeyGen(w http.ResponseWriter, ctx context.Context, req *
 	if err != nil {
 		return 0, est.Wrap(est.ErrInternal, err, "encoding failed")
 	}
-	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	w.Write(body)
-	return http.StatusOK, nil
+	return writeFull(w, ctype, body), nil
 }

@@ -71,27 +71,41 @@ func TLSConfig(p TLSPolicy, getCert func(*tls.ClientHelloInfo) (*tls.Certificate
 		ClientAuth:       tls.RequestClientCert,
 		GetCertificate:   getCert,
 		NextProtos:       []string{"h2", "http/1.1"},
+		// Full-size records from the first byte: EST responses are small, and
+		// some clients (strongSwan's pki) read a response in at most two reads.
+		DynamicRecordSizingDisabled: true,
 	}
 }
 
-// Timeouts against slow clients.
-const (
-	ReadHeaderTimeout = 10 * time.Second
-	ReadTimeout       = 30 * time.Second
-	WriteTimeout      = 60 * time.Second
-	IdleTimeout       = 120 * time.Second
-)
+// Timeouts cut off slow clients. Zero fields take the defaults.
+type Timeouts struct {
+	// ReadHeader bounds the time to read request headers (default 10s).
+	ReadHeader time.Duration
+	// Read bounds the time to read a whole request, body included (default 30s).
+	Read time.Duration
+	// Write bounds the time from the end of the headers to the end of the response (default 60s).
+	Write time.Duration
+	// Idle bounds how long a keep-alive connection waits for the next request (default 120s).
+	Idle time.Duration
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
 
 // HTTPServer returns an http.Server for h with the TLS configuration and
-// timeouts above.
-func HTTPServer(h http.Handler, tlsConfig *tls.Config) *http.Server {
+// timeouts t.
+func HTTPServer(h http.Handler, tlsConfig *tls.Config, t Timeouts) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
+		ReadHeaderTimeout: orDefault(t.ReadHeader, 10*time.Second),
+		ReadTimeout:       orDefault(t.Read, 30*time.Second),
+		WriteTimeout:      orDefault(t.Write, 60*time.Second),
+		IdleTimeout:       orDefault(t.Idle, 120*time.Second),
 		MaxHeaderBytes:    16 << 10,
 	}
 }

@@ -46,6 +46,8 @@ type Options struct {
 	MaxBody int64
 	// TLS narrows the TLS policy.
 	TLS server.TLSPolicy
+	// Timeouts against slow clients; zero fields take the defaults.
+	Timeouts server.Timeouts
 	// Out receives the first-start banner (password included); nil discards it.
 	Out io.Writer
 	// Logger receives logs; nil discards them.
@@ -246,7 +248,7 @@ const ShutdownTimeout = 30 * time.Second
 // gracefully: it stops accepting, lets in-flight requests finish (up to
 // ShutdownTimeout) and returns.
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
-	srv := server.HTTPServer(d.Handler, d.TLSConfig())
+	srv := server.HTTPServer(d.Handler, d.TLSConfig(), d.opts.Timeouts)
 	srv.ErrorLog = slog.NewLogLogger(d.opts.Logger.Handler(), slog.LevelDebug)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()

@@ -47,6 +47,7 @@ type Options struct {
 	Profiles  []*ca.Profile
 	MaxBody   int64
 	TLS       server.TLSPolicy
+	Timeouts  server.Timeouts
 	Clock     func() time.Time
 }
 
@@ -68,6 +69,7 @@ func Start(tb testing.TB, o Options) *Server {
 		Profiles:       o.Profiles,
 		MaxBody:        o.MaxBody,
 		TLS:            o.TLS,
+		Timeouts:       o.Timeouts,
 		Clock:          o.Clock,
 	}
 	s.start(tb, "127.0.0.1:0")
