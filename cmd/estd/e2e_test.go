@@ -211,7 +211,7 @@ func TestCurlOpenSSL(t *testing.T) {
 			"application/pkcs8":      "key.b64",
 			"application/pkcs7-mime": "cert.b64",
 		})
-		openssl(t, dir, "base64", "-d", "-in", "key.b64", "-out", "key.der")
+		openssl(t, dir, "base64", "-d", "-A", "-in", "key.b64", "-out", "key.der")
 		cert := p7ToPEM(t, dir, "cert.b64", "cert")
 		keyPub := pubkeyOfKey(t, dir, "key.der", "-inform", "DER")
 		if keyPub != pubkeyOfCert(t, dir, cert) {
@@ -237,7 +237,7 @@ func TestCurlOpenSSL(t *testing.T) {
 		if code != 200 || ctype != "application/csrattrs" {
 			t.Fatalf("tls-server csrattrs: %d %q, want 200 application/csrattrs", code, ctype)
 		}
-		openssl(t, dir, "base64", "-d", "-in", "srv.b64", "-out", "srv.der")
+		openssl(t, dir, "base64", "-d", "-A", "-in", "srv.b64", "-out", "srv.der")
 		asn := openssl(t, dir, "asn1parse", "-inform", "DER", "-in", "srv.der")
 		for _, want := range []string{"SEQUENCE", "ecdsa-with-SHA256", "id-ecPublicKey", "SET", "prime256v1"} {
 			if !strings.Contains(asn, want) {

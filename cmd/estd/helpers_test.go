@@ -308,7 +308,7 @@ func (d *daemon) enroll(t *testing.T, dir, name, path, csr string, want int, aut
 // its certificates to dir/name.pem.
 func p7ToPEM(t *testing.T, dir, b64, name string) string {
 	t.Helper()
-	openssl(t, dir, "base64", "-d", "-in", b64, "-out", name+".p7")
+	openssl(t, dir, "base64", "-d", "-A", "-in", b64, "-out", name+".p7")
 	openssl(t, dir, "pkcs7", "-inform", "DER", "-in", name+".p7", "-print_certs", "-out", name+".pem")
 	return filepath.Join(dir, name+".pem")
 }
