@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/config"
@@ -172,7 +173,7 @@ func banner(w io.Writer, d *estd.Daemon, dir, addr string) {
 	}
 	fmt.Fprintf(w, "estd: serving EST on https://%s/.well-known/est/\n", addr)
 	fmt.Fprintf(w, "estd: root CA %s\n", d.Root.Subject)
-	fmt.Fprintf(w, "estd: root CA SHA-256 fingerprint %s\n", estd.Fingerprint(d.Root))
+	fmt.Fprintf(w, "estd: root CA SHA-256 fingerprint %s\n", est.Fingerprint(d.Root))
 	if d.BootstrapPassword != "" {
 		fmt.Fprintf(w, "estd: bootstrap user %q, password %s\n", estd.BootstrapUser, d.BootstrapPassword)
 		fmt.Fprintf(w, "estd: this password is shown once and stored only as a hash; change it with 'estd user add %s'\n", estd.BootstrapUser)

@@ -3,7 +3,6 @@ package estd
 import (
 	"crypto"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -48,17 +47,6 @@ const (
 
 // BootstrapUser is the user created on first start.
 const BootstrapUser = "est"
-
-// Fingerprint returns the SHA-256 fingerprint of cert as colon-separated hex,
-// the way openssl x509 -fingerprint -sha256 prints it.
-func Fingerprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	parts := make([]string, len(sum))
-	for i, b := range sum {
-		parts[i] = fmt.Sprintf("%02X", b)
-	}
-	return strings.Join(parts, ":")
-}
 
 // loadOrCreateCA returns the root and issuing CA of dir, creating them when
 // the directory has none. created reports whether they were created now.
