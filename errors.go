@@ -20,7 +20,7 @@ var (
 	ErrMethod          = &Kind{"method not allowed"}     // 405
 	ErrTooLarge        = &Kind{"request too large"}      // 413
 	ErrMediaType       = &Kind{"unsupported media type"} // 415
-	ErrPolicy          = &Kind{"refused by policy"}      // well-formed request the profile refuses: 403
+	ErrPolicy          = &Kind{"refused by policy"}      // well-formed CSR the profile does not issue for: 400
 	ErrTooManyRequests = &Kind{"too many requests"}      // 429
 	ErrUnavailable     = &Kind{"unavailable"}            // 503
 	ErrNotImplemented  = &Kind{"not implemented"}        // 501

@@ -269,7 +269,7 @@ func TestEstdErrors(t *testing.T) {
 		{"no credentials", client.Client{}, "", good, 401, est.ErrUnauthorized, "authentication required"},
 		{"wrong password", client.Client{Username: s.User, Password: "wrong"}, "", good, 401, est.ErrUnauthorized, "invalid user name or password"},
 		{"rogue certificate", client.Client{Certificate: &rogue}, "", good, 403, est.ErrForbidden, "not issued by a trusted CA"},
-		{"policy: tls-server without SAN", client.Client{Username: s.User, Password: s.Password}, "tls-server", good, 403, est.ErrForbidden, "subjectAltName"},
+		{"policy: tls-server without SAN", client.Client{Username: s.User, Password: s.Password}, "tls-server", good, 400, est.ErrBadRequest, "subjectAltName"},
 		{"bad request: CSR signature", client.Client{Username: s.User, Password: s.Password}, "", badSig, 400, est.ErrBadRequest, "signature"},
 		{"unknown label", client.Client{Username: s.User, Password: s.Password}, "no-such-label", good, 404, est.ErrNotFound, "unknown label"},
 	}

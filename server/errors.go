@@ -9,11 +9,13 @@ import (
 // status maps an error kind to its HTTP status. It is the only place that does.
 func status(k *est.Kind) int {
 	switch k {
-	case est.ErrBadRequest:
+	case est.ErrBadRequest, est.ErrPolicy:
+		// A CSR the label does not issue for is a refused request, not a
+		// refused requester: 400 keeps 401/403 for authentication.
 		return http.StatusBadRequest
 	case est.ErrUnauthorized:
 		return http.StatusUnauthorized
-	case est.ErrForbidden, est.ErrPolicy:
+	case est.ErrForbidden:
 		return http.StatusForbidden
 	case est.ErrNotFound:
 		return http.StatusNotFound

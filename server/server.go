@@ -196,7 +196,7 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *r
 	}
 	rq.who = who
 	if rq.op == est.OpServerKeyGen && !p.ServerKeyGen {
-		return 0, est.Errorf(est.ErrPolicy, "server-side key generation is not offered for this label")
+		return 0, est.Errorf(est.ErrForbidden, "server-side key generation is not offered for this label")
 	}
 	req, err := h.readCSR(w, r)
 	if err != nil {
@@ -251,13 +251,13 @@ func checkRenewal(req *x509.CertificateRequest, who auth.Identity, label string)
 		return est.Errorf(est.ErrForbidden, "reenrollment needs the TLS client certificate being renewed")
 	}
 	if who.Profile != label {
-		return est.Errorf(est.ErrPolicy, "the certificate was issued under label %q; renew it there", who.Profile)
+		return est.Errorf(est.ErrForbidden, "the certificate was issued under label %q; renew it there", who.Profile)
 	}
 	if !SameName(req.RawSubject, who.Cert.RawSubject) {
-		return est.Errorf(est.ErrPolicy, "the CSR's subject differs from the certificate being renewed")
+		return est.Errorf(est.ErrForbidden, "the CSR's subject differs from the certificate being renewed")
 	}
 	if !SameSANs(req, who.Cert) {
-		return est.Errorf(est.ErrPolicy, "the CSR's subjectAltName differs from the certificate being renewed")
+		return est.Errorf(est.ErrForbidden, "the CSR's subjectAltName differs from the certificate being renewed")
 	}
 	return nil
 }

@@ -102,8 +102,8 @@ func TestTLSServerProfileNeedsSAN(t *testing.T) {
 	s := estdtest.Start(t, estdtest.Options{})
 	e := enrollment{op: est.OpSimpleEnroll, label: "tls-server", basic: []string{s.User, s.Password},
 		csr: testpki.CSR(t, testpki.Key(t, ca.P256), "no-san", nil, nil)}
-	if status, reason, _ := e.do(t, s); status != 403 || !strings.Contains(reason, "subjectAltName") {
-		t.Fatalf("tls-server without SAN: %d %q, want 403 naming subjectAltName", status, reason)
+	if status, reason, _ := e.do(t, s); status != 400 || !strings.Contains(reason, "subjectAltName") {
+		t.Fatalf("tls-server without SAN: %d %q, want 400 naming subjectAltName", status, reason)
 	}
 }
 
