@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -43,4 +44,8 @@ type env struct {
 	getenv         func(string) (string, bool)
 	// prompt asks for a password on a terminal; nil when there is none.
 	prompt func(msg string) (string, error)
+	// sleep waits between polls; nil means a real timer (tests replace it).
+	sleep func(ctx context.Context, d time.Duration) error
+	// now is the clock for messages; nil means time.Now.
+	now func() time.Time
 }

@@ -218,8 +218,13 @@ func (cn *conn) client(ctx context.Context, e *env) (*client.Client, error) {
 		return nil, usageErrorf("-server: EST runs over HTTPS only")
 	}
 	c := &client.Client{Server: cn.server, Label: cn.label, UserAgent: "est/" + version()}
+	now := time.Now
+	if e.now != nil {
+		now = e.now
+	}
+	c.Sleep, c.Clock = e.sleep, e.now
 	c.OnWait = func(op est.Operation, d time.Duration, reason string) {
-		fmt.Fprintf(e.stderr, "est: %s: %s; waiting %s (until %s)\n", op, reason, d.Round(time.Second), time.Now().Add(d).Format(time.TimeOnly))
+		fmt.Fprintf(e.stderr, "est: %s: %s; waiting %s (until %s)\n", op, reason, d.Round(time.Second), now().Add(d).Format(time.TimeOnly))
 	}
 	if (cn.cert == "") != (cn.key == "") && cn.cert != "" {
 		return nil, usageErrorf("-cert needs -key")
