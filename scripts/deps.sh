@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers and services the tests use, when they are missing:
-# curl and openssl, strongSwan's pki (interoperability). Debian packages only. On a developer
+# curl and openssl, strongSwan's pki (interoperability), PostgreSQL (the
+# scale-out store; tests start throw-away clusters themselves), SoftHSM2 (CA
+# keys in PKCS#11). Debian packages only. On a developer
 # machine without root this warns and goes on (the tests then skip loudly);
 # under CI=true a missing component is an error.
 set -euo pipefail
@@ -13,6 +15,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if ! command -v pki >/dev/null 2>&1 || ! dpkg -s libstrongswan-standard-plugins >/dev/null 2>&1; then
   need+=(strongswan-pki libstrongswan-standard-plugins)
 fi
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
