@@ -64,3 +64,69 @@ type Store interface {
 	// Close releases the store's resources.
 	Close() error
 }
+
+// ErrConflict is returned when a change does not apply to the current state,
+// such as deciding a request that is no longer pending.
+var ErrConflict = errors.New("store: conflicting state")
+
+// RequestStatus is where an enrollment request waiting for an operator stands.
+type RequestStatus string
+
+// The states of a Request: pending → approved → issued, or pending → rejected.
+const (
+	RequestPending  RequestStatus = "pending"
+	RequestApproved RequestStatus = "approved"
+	RequestRejected RequestStatus = "rejected"
+	RequestIssued   RequestStatus = "issued"
+)
+
+// Request is an enrollment that waits for an operator's decision (manual
+// approval, RFC 7030 4.2.3). A retry of the same CSR by the same requester
+// on the same label has the same ID, so it finds the same request.
+type Request struct {
+	ID           string // stable: derived from label, requester and CSR
+	Label        string
+	Operation    string // simpleenroll or serverkeygen
+	Requester    string
+	AuthMethod   string
+	Subject      string
+	SANs         []string
+	KeyAlgorithm string
+	CSR          []byte // DER
+	CreatedAt    time.Time
+	Status       RequestStatus
+	DecidedBy    string    // operator, once decided
+	DecidedAt    time.Time // zero while pending
+	Reason       string    // the operator's reason, for rejections
+	Serial       *big.Int  // the certificate issued for it, once issued
+}
+
+// Approvals is the optional capability of a Store to keep requests that wait
+// for manual approval; find it by type assertion. Every backend of estkit
+// has it.
+type Approvals interface {
+	// AddRequest records req as pending unless a request with its ID is
+	// recorded; it returns the recorded request either way.
+	AddRequest(ctx context.Context, req *Request) (*Request, error)
+	// Request returns the request with that ID or ErrNotFound.
+	Request(ctx context.Context, id string) (*Request, error)
+	// Requests returns one page of requests in the given status ("" for all),
+	// oldest first, and the cursor of the next page ("" at the end).
+	Requests(ctx context.Context, status RequestStatus, opts ListOptions) ([]*Request, string, error)
+	// Decide moves a pending request to RequestApproved or RequestRejected.
+	// It returns ErrNotFound for an unknown ID and ErrConflict when the
+	// request is not pending.
+	Decide(ctx context.Context, id string, status RequestStatus, by, reason string, at time.Time) error
+	// Issued moves an approved request to RequestIssued with the serial of
+	// its certificate. It returns ErrConflict when the request is not
+	// approved, for example because another node issued it first.
+	Issued(ctx context.Context, id string, serial *big.Int) error
+}
+
+// Revocations is the optional capability of listing revoked certificates,
+// for CRLs.
+type Revocations interface {
+	// Revoked returns every revoked certificate that has not expired at
+	// now, in revocation order.
+	Revoked(ctx context.Context, now time.Time) ([]*Record, error)
+}

@@ -65,6 +65,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentDuplicate", testConcurrentDuplicate},
 		{"Canceled", testCanceled},
 		{"Ping", testPing},
+		{"Approvals", testApprovals},
+		{"ApprovalRace", testApprovalRace},
+		{"Revoked", testRevoked},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
