@@ -21,6 +21,7 @@ var (
 	ErrTooLarge        = &Kind{"request too large"}      // 413
 	ErrMediaType       = &Kind{"unsupported media type"} // 415
 	ErrPolicy          = &Kind{"refused by policy"}      // well-formed CSR the profile does not issue for: 400
+	ErrConflict        = &Kind{"conflict"}               // not servable in the current state: 409
 	ErrTooManyRequests = &Kind{"too many requests"}      // 429
 	ErrUnavailable     = &Kind{"unavailable"}            // 503
 	ErrNotImplemented  = &Kind{"not implemented"}        // 501

@@ -41,6 +41,13 @@ type Profile struct {
 	CSRAttrs est.CSRAttrs
 	// ServerKeyGen allows /serverkeygen on this label.
 	ServerKeyGen bool
+	// ManualApproval holds simpleenroll and serverkeygen requests until an
+	// operator approves them (RFC 7030 4.2.3: 202 Accepted with Retry-After).
+	// Renewals by a certificate this CA issued are not held.
+	ManualApproval bool
+	// RevokeOnRenew revokes the certificate being renewed once its
+	// successor is issued (reason superseded).
+	RevokeOnRenew bool
 }
 
 // Accepts reports whether the profile accepts authentication method m.

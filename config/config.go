@@ -83,16 +83,20 @@ func (t TLS) Policy() (server.TLSPolicy, error) {
 
 // Profile is one label's policy; see ca.Profile for the meaning of each field.
 type Profile struct {
-	Label        string    `yaml:"label"`
-	Validity     Duration  `yaml:"validity"`
-	KeyTypes     []string  `yaml:"key_types"`
-	KeyUsage     []string  `yaml:"key_usage"`
-	ExtKeyUsage  []string  `yaml:"ext_key_usage"`
-	SANs         []string  `yaml:"sans"`
-	RequireSAN   []string  `yaml:"require_san"`
-	Auth         []string  `yaml:"auth"`
-	ServerKeyGen bool      `yaml:"serverkeygen"`
-	CSRAttrs     []CSRAttr `yaml:"csrattrs"`
+	Label        string   `yaml:"label"`
+	Validity     Duration `yaml:"validity"`
+	KeyTypes     []string `yaml:"key_types"`
+	KeyUsage     []string `yaml:"key_usage"`
+	ExtKeyUsage  []string `yaml:"ext_key_usage"`
+	SANs         []string `yaml:"sans"`
+	RequireSAN   []string `yaml:"require_san"`
+	Auth         []string `yaml:"auth"`
+	ServerKeyGen bool     `yaml:"serverkeygen"`
+	// ManualApproval holds enrollments for an operator (RFC 7030 4.2.3).
+	ManualApproval bool `yaml:"manual_approval"`
+	// RevokeOnRenew revokes a certificate once its renewal is issued.
+	RevokeOnRenew bool      `yaml:"revoke_on_renew"`
+	CSRAttrs      []CSRAttr `yaml:"csrattrs"`
 }
 
 // CSRAttr is one element of a label's /csrattrs answer: a bare OID, or an
@@ -312,11 +316,13 @@ func ParseOID(s string) (asn1.ObjectIdentifier, error) {
 
 func (p Profile) toCA() (*ca.Profile, error) {
 	cp := &ca.Profile{
-		Name:         p.Label,
-		Validity:     time.Duration(p.Validity),
-		SANs:         p.SANs,
-		RequireSAN:   p.RequireSAN,
-		ServerKeyGen: p.ServerKeyGen,
+		Name:           p.Label,
+		Validity:       time.Duration(p.Validity),
+		SANs:           p.SANs,
+		RequireSAN:     p.RequireSAN,
+		ServerKeyGen:   p.ServerKeyGen,
+		ManualApproval: p.ManualApproval,
+		RevokeOnRenew:  p.RevokeOnRenew,
 	}
 	if cp.Validity == 0 {
 		cp.Validity = 90 * 24 * time.Hour

@@ -25,6 +25,8 @@ func status(k *est.Kind) int {
 		return http.StatusRequestEntityTooLarge
 	case est.ErrMediaType:
 		return http.StatusUnsupportedMediaType
+	case est.ErrConflict:
+		return http.StatusConflict
 	case est.ErrTooManyRequests:
 		return http.StatusTooManyRequests
 	case est.ErrUnavailable:

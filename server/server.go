@@ -46,17 +46,23 @@ type Options struct {
 	MaxBody int64
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
+	// ApprovalRetryAfter is the Retry-After, in seconds, of a 202 for a
+	// request waiting for manual approval; 0 means DefaultApprovalRetryAfter.
+	ApprovalRetryAfter int
 }
 
 // Handler serves EST.
 type Handler struct {
-	issuer   ca.Issuer
-	store    store.Store
-	log      *slog.Logger
-	maxBody  int64
-	clock    func() time.Time
-	profiles map[string]*label
-	cacerts  []byte // base64 body of /cacerts, encoded once
+	issuer ca.Issuer
+	store  store.Store
+	// approvals is the store's manual-approval capability, nil if it has none.
+	approvals          store.Approvals
+	approvalRetryAfter int
+	log                *slog.Logger
+	maxBody            int64
+	clock              func() time.Time
+	profiles           map[string]*label
+	cacerts            []byte // base64 body of /cacerts, encoded once
 }
 
 // label is a profile with what is derived from it once.
@@ -86,6 +92,11 @@ func New(o Options) (*Handler, error) {
 	if h.clock == nil {
 		h.clock = time.Now
 	}
+	h.approvals, _ = o.Store.(store.Approvals)
+	h.approvalRetryAfter = o.ApprovalRetryAfter
+	if h.approvalRetryAfter <= 0 {
+		h.approvalRetryAfter = DefaultApprovalRetryAfter
+	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBody
 	}
@@ -97,6 +108,9 @@ func New(o Options) (*Handler, error) {
 	for _, p := range o.Profiles {
 		if err := p.Check(); err != nil {
 			return nil, err
+		}
+		if p.ManualApproval && h.approvals == nil {
+			return nil, fmt.Errorf("server: profile %q needs manual approval, which store %T cannot keep", p.Name, o.Store)
 		}
 		if _, dup := h.profiles[p.Name]; dup {
 			return nil, fmt.Errorf("server: profile %q defined twice", p.Name)
@@ -120,6 +134,8 @@ type request struct {
 	op    est.Operation
 	who   auth.Identity
 	cert  *x509.Certificate
+	// approvalID is the manual-approval request being issued, if any.
+	approvalID string
 }
 
 // ServeHTTP implements http.Handler.
@@ -207,6 +223,11 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *r
 			return 0, err
 		}
 	}
+	if p.ManualApproval && rq.op != est.OpSimpleReenroll {
+		if status, err := h.approval(w, r.Context(), req, p, rq); status != 0 || err != nil {
+			return status, err
+		}
+	}
 	if rq.op == est.OpServerKeyGen {
 		return h.serverKeyGen(w, r.Context(), req, p, rq)
 	}
@@ -214,6 +235,17 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *r
 	if err != nil {
 		return 0, err
 	}
+	if rq.op == est.OpSimpleReenroll && p.RevokeOnRenew {
+		const superseded = 4
+		if err := h.store.Revoke(r.Context(), who.Cert.SerialNumber, superseded, h.clock()); err != nil {
+			h.log.Error("could not revoke the renewed certificate", "serial", who.Cert.SerialNumber.Text(16), "err", err.Error())
+		}
+	}
+	return writeCertsOnly(w, cert)
+}
+
+// writeCertsOnly answers 200 with cert as a base64 certs-only PKCS#7.
+func writeCertsOnly(w http.ResponseWriter, cert *x509.Certificate) (int, error) {
 	p7, err := est.EncodeCertsOnly(cert)
 	if err != nil {
 		return 0, est.Wrap(est.ErrInternal, err, "encoding failed")
@@ -279,6 +311,12 @@ func (h *Handler) issue(ctx context.Context, req *x509.CertificateRequest, p *la
 			err = est.Wrap(est.ErrUnavailable, err, "could not record the certificate; nothing was issued")
 			h.audit(rq, nil, err)
 			return nil, err
+		}
+		if rq.approvalID != "" {
+			if cert, err = h.approvedIssued(ctx, rq, cert); err != nil {
+				h.audit(rq, nil, err)
+				return nil, err
+			}
 		}
 		rq.cert = cert
 		h.audit(rq, cert, nil)
