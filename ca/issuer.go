@@ -39,6 +39,9 @@ type CA struct {
 	Clock func() time.Time
 	// Backdate is subtracted from NotBefore to absorb clock skew; 0 means 1 minute.
 	Backdate time.Duration
+	// CRLURLs and OCSPURLs, when set, go into issued certificates' CRL
+	// Distribution Points and Authority Information Access extensions.
+	CRLURLs, OCSPURLs []string
 }
 
 // New returns a CA for the issuing certificate and its signer, checking that
@@ -163,6 +166,8 @@ func (c *CA) template(req *x509.CertificateRequest, p *Profile) (*x509.Certifica
 		IPAddresses:           req.IPAddresses,
 		EmailAddresses:        req.EmailAddresses,
 		URIs:                  req.URIs,
+		CRLDistributionPoints: c.CRLURLs,
+		OCSPServer:            c.OCSPURLs,
 	}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -44,6 +45,16 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 	// MaxBody limits request bodies, in bytes.
 	MaxBody int64 `yaml:"max_body"`
+	// PKIListen is an address for plain HTTP serving the CRL (/crl) and OCSP
+	// (/ocsp); "" for none.
+	PKIListen string `yaml:"pki_listen"`
+	// CRLURL and OCSPURL are written into issued certificates (CRL
+	// Distribution Points, Authority Information Access); "" for none.
+	CRLURL  string `yaml:"crl_url"`
+	OCSPURL string `yaml:"ocsp_url"`
+	// MetricsListen is an address for plain HTTP serving /metrics, /healthz
+	// and /readyz; "" for none.
+	MetricsListen string `yaml:"metrics_listen"`
 	// TLS narrows the TLS policy (it cannot go below TLS 1.2 or admit
 	// non-AEAD or non-ECDHE suites).
 	TLS TLS `yaml:"tls"`
@@ -193,6 +204,22 @@ func (c *Config) Validate() error {
 	}
 	if kt, err := ca.ParseKeyType(c.CAKeyType); err != nil || kt == ca.Ed25519 {
 		errs = append(errs, fmt.Errorf("ca_key_type: want p256, p384, rsa2048, rsa3072 or rsa4096, got %q", c.CAKeyType))
+	}
+	for key, addr := range map[string]string{"pki_listen": c.PKIListen, "metrics_listen": c.MetricsListen} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v", key, err))
+		}
+	}
+	for key, u := range map[string]string{"crl_url": c.CRLURL, "ocsp_url": c.OCSPURL} {
+		if u == "" {
+			continue
+		}
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: %q is not an http URL", key, u))
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log_format: want text or json, got %q", c.LogFormat))

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/estkit/estkit"
@@ -46,6 +47,8 @@ type Options struct {
 	MaxBody int64
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
+	// Metrics records Prometheus metrics; nil records none.
+	Metrics *Metrics
 	// ApprovalRetryAfter is the Retry-After, in seconds, of a 202 for a
 	// request waiting for manual approval; 0 means DefaultApprovalRetryAfter.
 	ApprovalRetryAfter int
@@ -58,11 +61,13 @@ type Handler struct {
 	// approvals is the store's manual-approval capability, nil if it has none.
 	approvals          store.Approvals
 	approvalRetryAfter int
+	metrics            *Metrics
 	log                *slog.Logger
 	maxBody            int64
 	clock              func() time.Time
-	profiles           map[string]*label
-	cacerts            []byte // base64 body of /cacerts, encoded once
+	verifier           *auth.Verifier
+	profiles           atomic.Pointer[map[string]*label] // replaced whole by SetProfiles
+	cacerts            []byte                            // base64 body of /cacerts, encoded once
 }
 
 // label is a profile with what is derived from it once.
@@ -84,7 +89,7 @@ func New(o Options) (*Handler, error) {
 		log:      o.Logger,
 		maxBody:  o.MaxBody,
 		clock:    o.Clock,
-		profiles: map[string]*label{},
+		verifier: o.Verifier,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -93,6 +98,7 @@ func New(o Options) (*Handler, error) {
 		h.clock = time.Now
 	}
 	h.approvals, _ = o.Store.(store.Approvals)
+	h.metrics = o.Metrics
 	h.approvalRetryAfter = o.ApprovalRetryAfter
 	if h.approvalRetryAfter <= 0 {
 		h.approvalRetryAfter = DefaultApprovalRetryAfter
@@ -105,27 +111,51 @@ func New(o Options) (*Handler, error) {
 		return nil, err
 	}
 	h.cacerts = est.EncodeBase64(p7)
-	for _, p := range o.Profiles {
+	if err := h.SetProfiles(o.Profiles); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// CheckProfiles reports what SetProfiles would refuse in profiles, short of
+// what depends on the store.
+func CheckProfiles(profiles []*ca.Profile) error {
+	seen := map[string]bool{}
+	for _, p := range profiles {
 		if err := p.Check(); err != nil {
-			return nil, err
+			return err
 		}
+		if seen[p.Name] {
+			return fmt.Errorf("server: profile %q defined twice", p.Name)
+		}
+		seen[p.Name] = true
+	}
+	return nil
+}
+
+// SetProfiles replaces the labels served, all at once: a request sees either
+// the old set or the new one. On error nothing changes.
+func (h *Handler) SetProfiles(profiles []*ca.Profile) error {
+	if err := CheckProfiles(profiles); err != nil {
+		return err
+	}
+	m := make(map[string]*label, len(profiles))
+	for _, p := range profiles {
 		if p.ManualApproval && h.approvals == nil {
-			return nil, fmt.Errorf("server: profile %q needs manual approval, which store %T cannot keep", p.Name, o.Store)
+			return fmt.Errorf("server: profile %q needs manual approval, which store %T cannot keep", p.Name, h.store)
 		}
-		if _, dup := h.profiles[p.Name]; dup {
-			return nil, fmt.Errorf("server: profile %q defined twice", p.Name)
-		}
-		l := &label{Profile: p, authn: o.Verifier.For(p.Auth...), renew: o.Verifier.For(auth.Issued)}
+		l := &label{Profile: p, authn: h.verifier.For(p.Auth...), renew: h.verifier.For(auth.Issued)}
 		if len(p.CSRAttrs) > 0 {
 			der, err := p.CSRAttrs.Marshal()
 			if err != nil {
-				return nil, fmt.Errorf("server: profile %q: csrattrs: %w", p.Name, err)
+				return fmt.Errorf("server: profile %q: csrattrs: %w", p.Name, err)
 			}
 			l.csrattrs = est.EncodeBase64(der)
 		}
-		h.profiles[p.Name] = l
+		m[p.Name] = l
 	}
-	return h, nil
+	h.profiles.Store(&m)
+	return nil
 }
 
 // request is what one request did, for the access line.
@@ -160,6 +190,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		attrs = append(attrs, slog.String("reason", err.Error()))
 	}
 	h.log.Info("request", attrs...)
+	h.metrics.request(string(rq.op), rq.label, status)
 }
 
 // serve handles r and returns the status it wrote, or an error to map.
@@ -168,11 +199,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rq *request) (in
 	if err != nil {
 		return 0, err
 	}
-	rq.label, rq.op = lbl, op
-	p, ok := h.profiles[lbl]
+	rq.op = op
+	p, ok := (*h.profiles.Load())[lbl]
 	if !ok {
+		rq.label = "(unknown)" // not the requester's text: it would be a metric label
 		return 0, est.Errorf(est.ErrNotFound, "unknown label %q", lbl)
 	}
+	rq.label = lbl
 	if r.Method != op.Method() {
 		w.Header().Set("Allow", op.Method())
 		return 0, est.Errorf(est.ErrMethod, "%s needs %s", op, op.Method())
@@ -297,6 +330,7 @@ func checkRenewal(req *x509.CertificateRequest, who auth.Identity, label string)
 // issue signs a certificate for req and records it; a certificate that could
 // not be recorded is not handed out.
 func (h *Handler) issue(ctx context.Context, req *x509.CertificateRequest, p *label, rq *request) (*x509.Certificate, error) {
+	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		cert, err := h.issuer.Issue(ctx, req, p.Profile, rq.who)
 		if err != nil {
@@ -308,6 +342,7 @@ func (h *Handler) issue(ctx context.Context, req *x509.CertificateRequest, p *la
 			continue // a 144-bit serial collided: sign again with a new one
 		}
 		if err != nil {
+			h.metrics.StoreError("put")
 			err = est.Wrap(est.ErrUnavailable, err, "could not record the certificate; nothing was issued")
 			h.audit(rq, nil, err)
 			return nil, err
@@ -319,6 +354,7 @@ func (h *Handler) issue(ctx context.Context, req *x509.CertificateRequest, p *la
 			}
 		}
 		rq.cert = cert
+		h.metrics.issued(p.Name, time.Since(start))
 		h.audit(rq, cert, nil)
 		return cert, nil
 	}

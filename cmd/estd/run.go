@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/estkit/estkit"
@@ -39,6 +40,9 @@ func run(ctx context.Context, args []string, e env) int {
 	if len(args) > 0 && args[0] == "user" {
 		return userCmd(args[1:], e)
 	}
+	if len(args) > 0 && args[0] == "admin" {
+		return adminCmd(ctx, args[1:], e)
+	}
 	fs := flag.NewFlagSet("estd", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	def := config.Default()
@@ -52,8 +56,12 @@ func run(ctx context.Context, args []string, e env) int {
 	keyType := fs.String("ca-key-type", def.CAKeyType, "key `type` of a new CA: p256, p384, rsa2048, rsa3072, rsa4096")
 	logFormat := fs.String("log-format", def.LogFormat, "log `format`: text or json")
 	maxBody := fs.Int64("max-body", def.MaxBody, "largest request body in `bytes`")
+	pkiListen := fs.String("pki-listen", "", "`address` for plain HTTP serving the CRL (/crl) and OCSP (/ocsp)")
+	metricsListen := fs.String("metrics-listen", "", "`address` for plain HTTP serving /metrics, /healthz and /readyz")
+	crlURL := fs.String("crl-url", "", "CRL `URL` to write into issued certificates")
+	ocspURL := fs.String("ocsp-url", "", "OCSP `URL` to write into issued certificates")
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: estd [flags]\n       estd user add|list|remove [-data DIR] [NAME]\n\nflags:\n")
+		fmt.Fprintf(e.stderr, "usage: estd [flags]\n       estd user add|list|remove [-data DIR] [NAME]\n       estd admin list|show|approve|reject|revoke [-data DIR] ...\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -66,43 +74,58 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "estd: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	cfg := def
-	if *configFile != "" {
-		var err error
-		if cfg, err = config.Load(*configFile); err != nil {
-			fmt.Fprintf(e.stderr, "estd: %v\n", err)
-			return 2
-		}
-	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "data":
-			cfg.Data = *data
-		case "listen":
-			cfg.Listen = *listen
-		case "hostname":
-			cfg.Hostnames = hostnames
-		case "manufacturer-ca":
-			cfg.ManufacturerCA = *mfr
-		case "ca-key-type":
-			cfg.CAKeyType = *keyType
-		case "log-format":
-			cfg.LogFormat = *logFormat
-		case "max-body":
-			cfg.MaxBody = *maxBody
-		}
-	})
-	if err := cfg.Validate(); err != nil {
-		msg := err.Error()
-		// Name the flag where a flag set the value.
-		fs.Visit(func(f *flag.Flag) {
-			key := strings.ReplaceAll(f.Name, "-", "_")
-			if f.Name == "hostname" {
-				key = "hostnames"
+	// resolve reads the configuration file (again, on SIGHUP), lets the flags
+	// given win, and validates the result, naming flags in errors.
+	resolve := func() (*config.Config, error) {
+		cfg := config.Default()
+		if *configFile != "" {
+			var err error
+			if cfg, err = loadConfig(*configFile); err != nil {
+				return nil, err
 			}
-			msg = strings.ReplaceAll(msg, key+":", "-"+f.Name+":")
+		}
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "data":
+				cfg.Data = *data
+			case "listen":
+				cfg.Listen = *listen
+			case "hostname":
+				cfg.Hostnames = hostnames
+			case "manufacturer-ca":
+				cfg.ManufacturerCA = *mfr
+			case "ca-key-type":
+				cfg.CAKeyType = *keyType
+			case "log-format":
+				cfg.LogFormat = *logFormat
+			case "max-body":
+				cfg.MaxBody = *maxBody
+			case "pki-listen":
+				cfg.PKIListen = *pkiListen
+			case "metrics-listen":
+				cfg.MetricsListen = *metricsListen
+			case "crl-url":
+				cfg.CRLURL = *crlURL
+			case "ocsp-url":
+				cfg.OCSPURL = *ocspURL
+			}
 		})
-		fmt.Fprintf(e.stderr, "estd: invalid configuration:\n%s\n", msg)
+		if err := cfg.Validate(); err != nil {
+			msg := err.Error()
+			fs.Visit(func(f *flag.Flag) {
+				key := strings.ReplaceAll(f.Name, "-", "_")
+				if f.Name == "hostname" {
+					key = "hostnames"
+				}
+				msg = strings.ReplaceAll(msg, key+":", "-"+f.Name+":")
+			})
+			return nil, fmt.Errorf("invalid configuration:\n%s", msg)
+		}
+		return cfg, nil
+	}
+	cfg, err := resolve()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "estd: %v\n", err)
 		return 2
 	}
 	if *validate {
@@ -126,6 +149,8 @@ func run(ctx context.Context, args []string, e env) int {
 		Profiles:       profiles,
 		MaxBody:        cfg.MaxBody,
 		TLS:            tlsPolicy,
+		CRLURL:         cfg.CRLURL,
+		OCSPURL:        cfg.OCSPURL,
 		Logger:         logger,
 	})
 	if err != nil {
@@ -133,14 +158,38 @@ func run(ctx context.Context, args []string, e env) int {
 		return 1
 	}
 	defer d.Close()
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "estd: %v\n", err)
-		return 1
+
+	// Listeners: EST always, the PKI and metrics ones when configured.
+	type service struct {
+		name  string
+		addr  string
+		serve func(context.Context, net.Listener) error
+		ln    net.Listener
 	}
-	banner(e.stdout, d, cfg.Data, ln.Addr().String())
+	services := []*service{{name: "EST", addr: cfg.Listen, serve: d.Serve}}
+	if cfg.PKIListen != "" {
+		services = append(services, &service{name: "CRL and OCSP", addr: cfg.PKIListen, serve: d.ServePKI})
+	}
+	if cfg.MetricsListen != "" {
+		services = append(services, &service{name: "metrics", addr: cfg.MetricsListen, serve: d.ServeMetrics})
+	}
+	for _, sv := range services {
+		if sv.ln, err = net.Listen("tcp", sv.addr); err != nil {
+			fmt.Fprintf(e.stderr, "estd: %s: %v\n", sv.name, err)
+			for _, o := range services {
+				if o.ln != nil {
+					o.ln.Close()
+				}
+			}
+			return 1
+		}
+	}
+	banner(e.stdout, d, cfg.Data, services[0].ln.Addr().String())
+	for _, sv := range services[1:] {
+		fmt.Fprintf(e.stdout, "estd: serving %s on http://%s/\n", sv.name, sv.ln.Addr())
+	}
 	if e.ready != nil {
-		e.ready <- ln.Addr()
+		e.ready <- services[0].ln.Addr()
 	}
 	go func() {
 		for {
@@ -148,20 +197,56 @@ func run(ctx context.Context, args []string, e env) int {
 			case <-ctx.Done():
 				return
 			case <-e.hup:
-				if err := d.Reload(); err != nil {
-					logger.Error("reload failed; keeping the previous users and anchors", "err", err.Error())
-				} else {
-					logger.Info("reloaded users and manufacturer anchors")
-				}
+				reload(d, resolve, cfg, logger)
 			}
 		}
 	}()
-	if err := d.Serve(ctx, ln); err != nil {
-		fmt.Fprintf(e.stderr, "estd: %v\n", err)
-		return 1
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(services))
+	for _, sv := range services {
+		go func() {
+			err := sv.serve(ctx, sv.ln)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", sv.name, err)
+			}
+			cancel() // one stops, all stop
+			errc <- err
+		}()
+	}
+	code := 0
+	for range services {
+		if err := <-errc; err != nil {
+			fmt.Fprintf(e.stderr, "estd: %v\n", err)
+			code = 1
+		}
 	}
 	logger.Info("stopped")
-	return 0
+	return code
+}
+
+// reload applies a SIGHUP: the configuration is read again; users,
+// manufacturer anchors and profiles change, all or nothing. What needs a
+// restart (listeners, data directory, TLS) is reported, not applied.
+func reload(d *estd.Daemon, resolve func() (*config.Config, error), running *config.Config, logger *slog.Logger) {
+	cfg, err := resolve()
+	if err != nil {
+		logger.Error("reload failed; keeping the previous configuration", "err", err.Error())
+		return
+	}
+	var profiles []*ca.Profile
+	if profiles, err = cfg.CAProfiles(); err == nil {
+		err = d.Reload(cfg.ManufacturerCA, profiles)
+	}
+	if err != nil {
+		logger.Error("reload failed; keeping the previous configuration", "err", err.Error())
+		return
+	}
+	if cfg.Listen != running.Listen || cfg.Data != running.Data || cfg.PKIListen != running.PKIListen ||
+		cfg.MetricsListen != running.MetricsListen || !slices.Equal(cfg.Hostnames, running.Hostnames) || cfg.TLS.MinVersion != running.TLS.MinVersion {
+		logger.Warn("reload: listeners, data directory, host names and TLS settings change only on restart")
+	}
+	logger.Info("reloaded users, manufacturer anchors and profiles")
 }
 
 // banner prints what a newcomer needs: where estd serves, the root
@@ -264,3 +349,5 @@ func userCmd(args []string, e env) int {
 	fmt.Fprintf(e.stderr, "estd: %s user %q; send SIGHUP to a running estd to reload\n", map[string]string{"add": "saved", "remove": "removed"}[verb], fs.Arg(0))
 	return 0
 }
+
+func loadConfig(path string) (*config.Config, error) { return config.Load(path) }

@@ -5,20 +5,29 @@ package estd
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/ca"
@@ -48,12 +57,33 @@ type Options struct {
 	TLS server.TLSPolicy
 	// Timeouts against slow clients; zero fields take the defaults.
 	Timeouts server.Timeouts
+	// CRLURL and OCSPURL go into issued certificates when set.
+	CRLURL, OCSPURL string
 	// Out receives the first-start banner (password included); nil discards it.
 	Out io.Writer
 	// Logger receives logs; nil discards them.
 	Logger *slog.Logger
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
+}
+
+// StoreOptions say where the store is.
+type StoreOptions struct {
+	// DataDir holds the SQLite database (DBFile).
+	DataDir string
+}
+
+// OpenStore opens the store of o without touching the CA: what `estd admin`
+// needs, next to a running estd.
+func OpenStore(ctx context.Context, o StoreOptions) (store.Store, error) {
+	if o.DataDir == "" {
+		o.DataDir = "estd-data"
+	}
+	path := filepath.Join(o.DataDir, DBFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no database at %s (is -data right?)", path)
+	}
+	return sqlite.Open(ctx, path)
 }
 
 // Daemon is an estd ready to serve.
@@ -63,7 +93,10 @@ type Daemon struct {
 	CA       *ca.CA
 	Store    store.Store
 	Verifier *auth.Verifier
-	Handler  http.Handler
+	Handler  *server.Handler
+	// Registry holds the Prometheus metrics.
+	Registry *prometheus.Registry
+	Metrics  *server.Metrics
 	// Created reports that this start created the CA.
 	Created bool
 	// BootstrapPassword is the bootstrap user's password when this start
@@ -104,6 +137,12 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, fmt.Errorf("CA: %w", err)
 	}
 	d.CA.Clock = o.Clock
+	if o.CRLURL != "" {
+		d.CA.CRLURLs = []string{o.CRLURL}
+	}
+	if o.OCSPURL != "" {
+		d.CA.OCSPURLs = []string{o.OCSPURL}
+	}
 	d.Store, err = sqlite.Open(ctx, filepath.Join(o.DataDir, DBFile))
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -121,10 +160,15 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if err := d.loadUsers(); err != nil {
 		return nil, err
 	}
-	if err := d.Reload(); err != nil {
+	if err := d.reloadCredentials(o.ManufacturerCA); err != nil {
 		return nil, err
 	}
+	d.Registry = prometheus.NewRegistry()
+	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	approvals, _ := d.Store.(store.Approvals)
+	d.Metrics = server.NewMetrics(d.Registry, approvals)
 	d.Handler, err = server.New(server.Options{
+		Metrics:  d.Metrics,
 		Issuer:   d.CA,
 		CACerts:  d.CA.Chain,
 		Profiles: o.Profiles,
@@ -162,16 +206,35 @@ func (d *Daemon) loadUsers() error {
 	return nil
 }
 
-// Reload reads the users file and the manufacturer anchors again; on error
-// the previous ones stay in force.
-func (d *Daemon) Reload() error {
+// Reload reads the users file and the manufacturer anchors again and, when
+// profiles is not nil, replaces the labels served. On error nothing changes.
+func (d *Daemon) Reload(manufacturerCA string, profiles []*ca.Profile) error {
+	if profiles != nil {
+		// Check the profiles first: SetProfiles changes nothing on error, and
+		// credentials are swapped only once both are known to load.
+		if err := server.CheckProfiles(profiles); err != nil {
+			return err
+		}
+	}
+	if err := d.reloadCredentials(manufacturerCA); err != nil {
+		return err
+	}
+	if profiles != nil {
+		return d.Handler.SetProfiles(profiles)
+	}
+	return nil
+}
+
+// reloadCredentials loads the users file and the manufacturer anchors, and
+// swaps both in only when both loaded.
+func (d *Daemon) reloadCredentials(manufacturerCA string) error {
 	users, err := auth.LoadUsers(filepath.Join(d.opts.DataDir, UsersFile))
 	if err != nil {
 		return fmt.Errorf("users: %w", err)
 	}
 	var pool *x509.CertPool
-	if d.opts.ManufacturerCA != "" {
-		certs, err := pemutil.ReadCerts(d.opts.ManufacturerCA)
+	if manufacturerCA != "" {
+		certs, err := pemutil.ReadCerts(manufacturerCA)
 		if err != nil {
 			return fmt.Errorf("manufacturer CA: %w", err)
 		}
@@ -249,9 +312,14 @@ const ShutdownTimeout = 30 * time.Second
 // ShutdownTimeout) and returns.
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	srv := server.HTTPServer(d.Handler, d.TLSConfig(), d.opts.Timeouts)
-	srv.ErrorLog = slog.NewLogLogger(d.opts.Logger.Handler(), slog.LevelDebug)
+	srv.ErrorLog = log.New(&errorLog{log: d.opts.Logger, metrics: d.Metrics}, "", 0)
+	return serve(ctx, srv, func() error { return srv.ServeTLS(ln, "", "") })
+}
+
+// serve runs srv until ctx is done, then shuts it down gracefully.
+func serve(ctx context.Context, srv *http.Server, run func() error) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	go func() { errc <- run() }()
 	select {
 	case err := <-errc:
 		return err
@@ -262,6 +330,102 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	err := srv.Shutdown(sctx)
 	<-errc
 	return err
+}
+
+// ServePKI serves the CRL (/crl) and OCSP (/ocsp) over plain HTTP on ln
+// until ctx is done.
+func (d *Daemon) ServePKI(ctx context.Context, ln net.Listener) error {
+	h, err := server.NewRevocation(d.CA.Cert, d.CA.Signer, d.Store, d.opts.Clock, d.opts.Logger)
+	if err != nil {
+		return err
+	}
+	srv := plainServer(h, d.opts.Logger)
+	return serve(ctx, srv, func() error { return srv.Serve(ln) })
+}
+
+// ServeMetrics serves /metrics, /healthz and /readyz over plain HTTP on ln
+// until ctx is done.
+func (d *Daemon) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.Ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	srv := plainServer(mux, d.opts.Logger)
+	return serve(ctx, srv, func() error { return srv.Serve(ln) })
+}
+
+func plainServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+}
+
+// Ready reports whether estd can serve: the store answers and the CA key signs.
+func (d *Daemon) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := d.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	digest := sha256.Sum256([]byte("estd readiness"))
+	var opts crypto.SignerOpts = crypto.SHA256
+	if _, ok := d.CA.Signer.Public().(ed25519.PublicKey); ok {
+		opts = crypto.Hash(0)
+	}
+	if _, err := d.CA.Signer.Sign(rand.Reader, digest[:], opts); err != nil {
+		return fmt.Errorf("CA key: %w", err)
+	}
+	return nil
+}
+
+// errorLog receives net/http's error log: TLS handshake failures are counted
+// by reason and logged at debug level, the rest at warning level.
+type errorLog struct {
+	log     *slog.Logger
+	metrics *server.Metrics
+}
+
+func (e *errorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if _, reason, ok := strings.Cut(msg, "TLS handshake error from "); ok {
+		e.metrics.HandshakeFailure(handshakeReason(reason))
+		e.log.Debug("TLS handshake failed", "detail", reason)
+		return len(p), nil
+	}
+	e.log.Warn("http server", "detail", msg)
+	return len(p), nil
+}
+
+// handshakeReason sorts a handshake error into a few stable metric labels.
+func handshakeReason(detail string) string {
+	d := strings.ToLower(detail)
+	switch {
+	case strings.Contains(d, "version"):
+		return "protocol_version"
+	case strings.Contains(d, "cipher"):
+		return "no_cipher_suite"
+	case strings.Contains(d, "certificate"):
+		return "certificate"
+	case strings.Contains(d, "eof"), strings.Contains(d, "reset by peer"):
+		return "closed"
+	case strings.Contains(d, "timeout"), strings.Contains(d, "deadline"):
+		return "timeout"
+	case strings.Contains(d, "first record does not look like a tls handshake"):
+		return "not_tls"
+	}
+	return "other"
 }
 
 // Close releases the store.
