@@ -2,7 +2,7 @@
 # Installs the real peers and services the tests use, when they are missing:
 # curl and openssl, strongSwan's pki (interoperability), PostgreSQL (the
 # scale-out store; tests start throw-away clusters themselves), SoftHSM2 (CA
-# keys in PKCS#11). Debian packages only. On a developer
+# keys in PKCS#11), Chromium (the admin dashboard's browser tests). Debian packages only. On a developer
 # machine without root this warns and goes on (the tests then skip loudly);
 # under CI=true a missing component is an error.
 set -euo pipefail
@@ -17,6 +17,8 @@ if ! command -v pki >/dev/null 2>&1 || ! dpkg -s libstrongswan-standard-plugins 
 fi
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
+# The admin dashboard is tested in a real headless browser.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
