@@ -191,6 +191,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Info("request", attrs...)
 	h.metrics.request(string(rq.op), rq.label, status)
+	switch rq.op {
+	case est.OpSimpleEnroll, est.OpSimpleReenroll, est.OpServerKeyGen:
+		if status != http.StatusAccepted { // a pending request has its own line
+			h.audit(&rq, err)
+		}
+	}
 }
 
 // serve handles r and returns the status it wrote, or an error to map.
@@ -334,7 +340,6 @@ func (h *Handler) issue(ctx context.Context, req *x509.CertificateRequest, p *la
 	for attempt := 0; ; attempt++ {
 		cert, err := h.issuer.Issue(ctx, req, p.Profile, rq.who)
 		if err != nil {
-			h.audit(rq, nil, err)
 			return nil, err
 		}
 		err = h.store.Put(ctx, Record(cert, p.Name, rq.who, h.clock()))
@@ -343,38 +348,40 @@ func (h *Handler) issue(ctx context.Context, req *x509.CertificateRequest, p *la
 		}
 		if err != nil {
 			h.metrics.StoreError("put")
-			err = est.Wrap(est.ErrUnavailable, err, "could not record the certificate; nothing was issued")
-			h.audit(rq, nil, err)
-			return nil, err
+			return nil, est.Wrap(est.ErrUnavailable, err, "could not record the certificate; nothing was issued")
 		}
 		if rq.approvalID != "" {
 			if cert, err = h.approvedIssued(ctx, rq, cert); err != nil {
-				h.audit(rq, nil, err)
 				return nil, err
 			}
 		}
 		rq.cert = cert
 		h.metrics.issued(p.Name, time.Since(start))
-		h.audit(rq, cert, nil)
 		return cert, nil
 	}
 }
 
-// audit writes one line per issuance or refusal at the issuing step.
-func (h *Handler) audit(rq *request, cert *x509.Certificate, err error) {
+// audit writes one line per enrollment request: "issued" with the serial
+// and subject, or "refused" with the reason; who asked and how they
+// authenticated, when known, on both.
+func (h *Handler) audit(rq *request, err error) {
 	attrs := []any{
 		slog.String("op", string(rq.op)),
 		slog.String("label", rq.label),
 		slog.String("who", rq.who.Name),
 		slog.String("auth", string(rq.who.Method)),
 	}
-	if err != nil {
-		h.log.Warn("refused", append(attrs, slog.String("reason", err.Error()))...)
+	if err != nil || rq.cert == nil {
+		reason := "no certificate"
+		if err != nil {
+			reason = err.Error()
+		}
+		h.log.Warn("refused", append(attrs, slog.String("reason", reason))...)
 		return
 	}
 	h.log.Info("issued", append(attrs,
-		slog.String("serial", cert.SerialNumber.Text(16)),
-		slog.String("subject", cert.Subject.String()))...)
+		slog.String("serial", rq.cert.SerialNumber.Text(16)),
+		slog.String("subject", rq.cert.Subject.String()))...)
 }
 
 // writeBody writes a 200 with a base64 body of the given media type.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -49,6 +50,7 @@ type Options struct {
 	TLS       server.TLSPolicy
 	Timeouts  server.Timeouts
 	Clock     func() time.Time
+	Logger    *slog.Logger
 }
 
 // Start runs estd on 127.0.0.1 with a new data directory until the test ends.
@@ -70,6 +72,7 @@ func Start(tb testing.TB, o Options) *Server {
 		MaxBody:        o.MaxBody,
 		TLS:            o.TLS,
 		Timeouts:       o.Timeouts,
+		Logger:         o.Logger,
 		Clock:          o.Clock,
 	}
 	s.start(tb, "127.0.0.1:0")
