@@ -1,7 +1,6 @@
 package est
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 )
@@ -104,5 +103,5 @@ func truncate(s string) string {
 	if len(s) > 40 {
 		s = s[:40] + "..."
 	}
-	return fmt.Sprintf("%s", strings.ToValidUTF8(s, "?"))
+	return strings.ToValidUTF8(s, "?")
 }

@@ -57,19 +57,6 @@ func (s *subject) template() (*x509.CertificateRequest, error) {
 	return t, nil
 }
 
-// fromCert copies a certificate's Subject and SAN, as RFC 7030 4.2.2 wants
-// for a renewal.
-func fromCert(c *x509.Certificate) *subject {
-	s := &subject{raw: c.RawSubject, dns: c.DNSNames, emails: c.EmailAddresses}
-	for _, ip := range c.IPAddresses {
-		s.ips = append(s.ips, ip.String())
-	}
-	for _, u := range c.URIs {
-		s.uris = append(s.uris, u.String())
-	}
-	return s
-}
-
 // makeCSR signs a CSR for key. sigAlg may be x509.UnknownSignatureAlgorithm
 // for the key's default.
 func makeCSR(t *x509.CertificateRequest, key crypto.Signer, sigAlg x509.SignatureAlgorithm) ([]byte, error) {

@@ -44,14 +44,6 @@ func writeKey(path string, key crypto.PrivateKey, f format) error {
 	return fsutil.WriteFileAtomic(path, der, 0o600)
 }
 
-// writeCerts writes certificates: PEM (all of them) or DER (the first).
-func writeCerts(path string, f format, certs ...*x509.Certificate) error {
-	if f == formatDER {
-		return fsutil.WriteFileAtomic(path, certs[0].Raw, 0o644)
-	}
-	return fsutil.WriteFileAtomic(path, pemutil.EncodeCerts(certs...), 0o644)
-}
-
 // readKey reads a private key file: PEM (PKCS#8, SEC 1, PKCS#1) or DER PKCS#8.
 func readKey(path string) (crypto.Signer, error) {
 	data, err := os.ReadFile(path)
