@@ -1,9 +1,9 @@
 # make test: everything CI runs. make run: estd on https://127.0.0.1:8443.
 GO ?= go
 
-.PHONY: test deps vet unit run build fuzz
+.PHONY: test deps vet lint unit run build fuzz
 
-test: deps vet unit
+test: deps vet lint unit
 
 deps:
 	@./scripts/deps.sh
@@ -12,6 +12,10 @@ vet:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# staticcheck and govulncheck (see scripts/lint.sh).
+lint:
+	@./scripts/lint.sh
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
