@@ -10,11 +10,13 @@ STATICCHECK_VERSION=v0.8.2
 GOVULNCHECK_VERSION=v1.9.0
 VULNDB_VERSION=v0.0.0-20261105234957-e22db6528018
 
-gobin="$(go env GOPATH)/bin"
+# The tools must be built by the Go that builds the code they read.
+gobin="${XDG_CACHE_HOME:-$HOME/.cache}/estkit/bin-$(go env GOVERSION)"
+mkdir -p "$gobin"
 [ -x "$gobin/staticcheck" ] && "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}" ||
-  go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+  GOBIN="$gobin" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 [ -x "$gobin/govulncheck" ] && "$gobin/govulncheck" -version 2>/dev/null | grep -q "$GOVULNCHECK_VERSION" ||
-  go install "golang.org/x/vuln/cmd/govulncheck@$GOVULNCHECK_VERSION"
+  GOBIN="$gobin" go install "golang.org/x/vuln/cmd/govulncheck@$GOVULNCHECK_VERSION"
 
 echo "staticcheck ./..."
 "$gobin/staticcheck" ./...
