@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, e env) int {
 	maxBody := fs.Int64("max-body", def.MaxBody, "largest request body in `bytes`")
 	pkiListen := fs.String("pki-listen", "", "`address` for plain HTTP serving the CRL (/crl) and OCSP (/ocsp)")
 	metricsListen := fs.String("metrics-listen", "", "`address` for plain HTTP serving /metrics, /healthz and /readyz")
+	adminListen := fs.String("admin-listen", "", "`address` for the admin web dashboard over HTTPS (users: estd user add -admin)")
 	crlURL := fs.String("crl-url", "", "CRL `URL` to write into issued certificates")
 	ocspURL := fs.String("ocsp-url", "", "OCSP `URL` to write into issued certificates")
 	fs.Usage = func() {
@@ -104,6 +105,8 @@ func run(ctx context.Context, args []string, e env) int {
 				cfg.PKIListen = *pkiListen
 			case "metrics-listen":
 				cfg.MetricsListen = *metricsListen
+			case "admin-listen":
+				cfg.AdminListen = *adminListen
 			case "crl-url":
 				cfg.CRLURL = *crlURL
 			case "ocsp-url":
@@ -173,6 +176,9 @@ func run(ctx context.Context, args []string, e env) int {
 	if cfg.MetricsListen != "" {
 		services = append(services, &service{name: "metrics", addr: cfg.MetricsListen, serve: d.ServeMetrics})
 	}
+	if cfg.AdminListen != "" {
+		services = append(services, &service{name: "admin dashboard", addr: cfg.AdminListen, serve: d.ServeAdmin})
+	}
 	for _, sv := range services {
 		if sv.ln, err = net.Listen("tcp", sv.addr); err != nil {
 			fmt.Fprintf(e.stderr, "estd: %s: %v\n", sv.name, err)
@@ -186,7 +192,11 @@ func run(ctx context.Context, args []string, e env) int {
 	}
 	banner(e.stdout, d, cfg.Data, services[0].ln.Addr().String())
 	for _, sv := range services[1:] {
-		fmt.Fprintf(e.stdout, "estd: serving %s on http://%s/\n", sv.name, sv.ln.Addr())
+		scheme := "http"
+		if sv.name == "admin dashboard" {
+			scheme = "https"
+		}
+		fmt.Fprintf(e.stdout, "estd: serving %s on %s://%s/\n", sv.name, scheme, sv.ln.Addr())
 	}
 	if e.ready != nil {
 		e.ready <- services[0].ln.Addr()
@@ -201,12 +211,12 @@ func run(ctx context.Context, args []string, e env) int {
 			}
 		}
 	}()
-	ctx, cancel := context.WithCancel(ctx)
+	serveCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, len(services))
 	for _, sv := range services {
 		go func() {
-			err := sv.serve(ctx, sv.ln)
+			err := sv.serve(serveCtx, sv.ln)
 			if err != nil {
 				err = fmt.Errorf("%s: %w", sv.name, err)
 			}
@@ -278,7 +288,7 @@ Enroll a certificate with openssl and curl (curl asks for the password):
 // line), list, remove.
 func userCmd(args []string, e env) int {
 	usage := func() int {
-		fmt.Fprintf(e.stderr, "usage: estd user add|list|remove [-data DIR] [NAME]\n")
+		fmt.Fprintf(e.stderr, "usage: estd user add|list|remove [-data DIR] [-admin] [NAME]\n")
 		return 2
 	}
 	if len(args) == 0 {
@@ -288,10 +298,14 @@ func userCmd(args []string, e env) int {
 	fs := flag.NewFlagSet("estd user "+verb, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	data := fs.String("data", "estd-data", "data `directory`")
+	adminUsers := fs.Bool("admin", false, "manage the admin dashboard's users (file "+estd.AdminUsersFile+") instead of EST users")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
 	path := filepath.Join(*data, estd.UsersFile)
+	if *adminUsers {
+		path = filepath.Join(*data, estd.AdminUsersFile)
+	}
 	users, err := auth.LoadUsers(path)
 	if errors.Is(err, os.ErrNotExist) && verb == "add" {
 		if err := os.MkdirAll(*data, 0o700); err != nil {
@@ -345,6 +359,10 @@ func userCmd(args []string, e env) int {
 	if err := users.Save(path); err != nil {
 		fmt.Fprintf(e.stderr, "estd: %v\n", err)
 		return 1
+	}
+	if *adminUsers {
+		fmt.Fprintf(e.stderr, "estd: %s admin user %q; a running dashboard applies it at once\n", map[string]string{"add": "saved", "remove": "removed"}[verb], fs.Arg(0))
+		return 0
 	}
 	fmt.Fprintf(e.stderr, "estd: %s user %q; send SIGHUP to a running estd to reload\n", map[string]string{"add": "saved", "remove": "removed"}[verb], fs.Arg(0))
 	return 0
