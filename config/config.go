@@ -55,11 +55,38 @@ type Config struct {
 	// MetricsListen is an address for plain HTTP serving /metrics, /healthz
 	// and /readyz; "" for none.
 	MetricsListen string `yaml:"metrics_listen"`
+	// AdminListen is an address for the admin dashboard (HTTPS, admin users
+	// of the data directory's admin-users file); "" for none.
+	AdminListen string `yaml:"admin_listen"`
+	// Store selects the database; the default is SQLite in the data directory.
+	Store Store `yaml:"store"`
+	// CAKey is where the issuing CA key is when not in the data directory: a
+	// key file or a PKCS#11 URI (RFC 7512). CAKeyPassphraseFile unlocks an
+	// encrypted key file (else ESTD_CA_KEY_PASSPHRASE in the environment).
+	CAKey               string `yaml:"ca_key"`
+	CAKeyPassphraseFile string `yaml:"ca_key_passphrase_file"`
 	// TLS narrows the TLS policy (it cannot go below TLS 1.2 or admit
 	// non-AEAD or non-ECDHE suites).
 	TLS TLS `yaml:"tls"`
 	// Profiles replace the built-in profiles when given.
 	Profiles []Profile `yaml:"profiles"`
+}
+
+// Store is the store: section.
+type Store struct {
+	// Driver is sqlite (default) or postgres.
+	Driver string `yaml:"driver"`
+	// DSN is the PostgreSQL connection string (postgres://...). Keep the
+	// password out of it: PGPASSWORD or a passfile (PGPASSFILE) work.
+	DSN string `yaml:"dsn"`
+}
+
+// Postgres returns the PostgreSQL DSN, or "" for SQLite.
+func (s Store) Postgres() string {
+	if s.Driver == "postgres" {
+		return s.DSN
+	}
+	return ""
 }
 
 // TLS is the tls: section.
@@ -205,7 +232,7 @@ func (c *Config) Validate() error {
 	if kt, err := ca.ParseKeyType(c.CAKeyType); err != nil || kt == ca.Ed25519 {
 		errs = append(errs, fmt.Errorf("ca_key_type: want p256, p384, rsa2048, rsa3072 or rsa4096, got %q", c.CAKeyType))
 	}
-	for key, addr := range map[string]string{"pki_listen": c.PKIListen, "metrics_listen": c.MetricsListen} {
+	for key, addr := range map[string]string{"pki_listen": c.PKIListen, "metrics_listen": c.MetricsListen, "admin_listen": c.AdminListen} {
 		if addr == "" {
 			continue
 		}
@@ -235,6 +262,27 @@ func (c *Config) Validate() error {
 	if c.ManufacturerCA != "" {
 		if _, err := pemutil.ReadCerts(c.ManufacturerCA); err != nil {
 			errs = append(errs, fmt.Errorf("manufacturer_ca: %v", err))
+		}
+	}
+	switch c.Store.Driver {
+	case "", "sqlite":
+		if c.Store.DSN != "" {
+			errs = append(errs, errors.New("store.dsn: SQLite lives in the data directory; set store.driver: postgres for a DSN"))
+		}
+	case "postgres":
+		if !strings.HasPrefix(c.Store.DSN, "postgres://") && !strings.HasPrefix(c.Store.DSN, "postgresql://") {
+			errs = append(errs, errors.New("store.dsn: want postgres://USER@HOST:PORT/DB (password in PGPASSWORD or a passfile)"))
+		} else if u, err := url.Parse(c.Store.DSN); err == nil {
+			if _, has := u.User.Password(); has {
+				errs = append(errs, errors.New("store.dsn: holds a password; put it in PGPASSWORD or a passfile (PGPASSFILE) instead"))
+			}
+		}
+	default:
+		errs = append(errs, fmt.Errorf("store.driver: want sqlite or postgres, got %q", c.Store.Driver))
+	}
+	if c.CAKeyPassphraseFile != "" {
+		if _, err := os.Stat(c.CAKeyPassphraseFile); err != nil {
+			errs = append(errs, fmt.Errorf("ca_key_passphrase_file: %v", err))
 		}
 	}
 	if _, err := c.TLS.Policy(); err != nil {

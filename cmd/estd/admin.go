@@ -18,7 +18,7 @@ import (
 	"github.com/estkit/estkit/store"
 )
 
-const adminUsage = `usage: estd admin SUBCOMMAND [-data DIR | -config FILE] [flags] [ARG]
+const adminUsage = `usage: estd admin SUBCOMMAND [-data DIR | -config FILE | -store DSN] [flags] [ARG]
 
   list [-pending] [-search TEXT] [-n N]     issued certificates (newest first), or pending requests
   show SERIAL|REQUEST                       one certificate (with its PEM) or request
@@ -38,8 +38,7 @@ func adminCmd(ctx context.Context, args []string, e env) int {
 	fs := flag.NewFlagSet("estd admin "+verb, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() { fmt.Fprint(e.stderr, adminUsage) }
-	data := fs.String("data", "estd-data", "data `directory`")
-	configFile := fs.String("config", "", "YAML configuration `file`")
+	where := storeFlags(fs)
 	pending := fs.Bool("pending", false, "list: pending requests instead of certificates")
 	search := fs.String("search", "", "list: only certificates whose serial, subject or requester contains `TEXT`")
 	limit := fs.Int("n", 50, "list: at most `N` rows")
@@ -54,7 +53,12 @@ func adminCmd(ctx context.Context, args []string, e env) int {
 		fmt.Fprint(e.stderr, adminUsage)
 		return 2
 	}
-	st, err := estd.OpenStore(ctx, storeConfig(*data, *configFile))
+	o, err := where()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "estd admin: %v\n", err)
+		return 2
+	}
+	st, err := estd.OpenStore(ctx, o)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "estd admin: %v\n", err)
 		return 1
@@ -91,18 +95,6 @@ func adminCmd(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "estd admin: %s %s\n", map[string]string{"approve": "approved", "reject": "rejected", "revoke": "revoked"}[verb], fs.Arg(0))
 	}
 	return 0
-}
-
-// storeConfig picks the data directory from the configuration file when one
-// is given.
-func storeConfig(data, configFile string) estd.StoreOptions {
-	o := estd.StoreOptions{DataDir: data}
-	if configFile != "" {
-		if c, err := loadConfig(configFile); err == nil {
-			o.DataDir = c.Data
-		}
-	}
-	return o
 }
 
 func operator() string {

@@ -43,6 +43,12 @@ func run(ctx context.Context, args []string, e env) int {
 	if len(args) > 0 && args[0] == "admin" {
 		return adminCmd(ctx, args[1:], e)
 	}
+	if len(args) > 0 && args[0] == "migrate" {
+		return migrateCmd(ctx, args[1:], e)
+	}
+	if len(args) > 1 && args[0] == "ca" && args[1] == "init" {
+		return caInitCmd(ctx, args[2:], e)
+	}
 	fs := flag.NewFlagSet("estd", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	def := config.Default()
@@ -61,8 +67,10 @@ func run(ctx context.Context, args []string, e env) int {
 	adminListen := fs.String("admin-listen", "", "`address` for the admin web dashboard over HTTPS (users: estd user add -admin)")
 	crlURL := fs.String("crl-url", "", "CRL `URL` to write into issued certificates")
 	ocspURL := fs.String("ocsp-url", "", "OCSP `URL` to write into issued certificates")
+	storeDSN := fs.String("store", "", "PostgreSQL `DSN` (postgres://USER@HOST/DB; password in PGPASSWORD); default SQLite in -data")
+	caKey := fs.String("ca-key", "", "issuing CA key: a key `file` or a PKCS#11 URI (default: in -data)")
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: estd [flags]\n       estd user add|list|remove [-data DIR] [NAME]\n       estd admin list|show|approve|reject|revoke [-data DIR] ...\n\nflags:\n")
+		fmt.Fprintf(e.stderr, "usage: estd [flags]\n       estd user add|list|remove [-data DIR] [NAME]\n       estd admin list|show|approve|reject|revoke [-data DIR] ...\n       estd migrate [-config FILE | -data DIR | -store DSN]\n       estd ca init [-data DIR] [-hsm PKCS11-URI] [-key-type T]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -111,6 +119,10 @@ func run(ctx context.Context, args []string, e env) int {
 				cfg.CRLURL = *crlURL
 			case "ocsp-url":
 				cfg.OCSPURL = *ocspURL
+			case "store":
+				cfg.Store = config.Store{Driver: "postgres", DSN: *storeDSN}
+			case "ca-key":
+				cfg.CAKey = *caKey
 			}
 		})
 		if err := cfg.Validate(); err != nil {
@@ -132,7 +144,12 @@ func run(ctx context.Context, args []string, e env) int {
 		return 2
 	}
 	if *validate {
-		fmt.Fprintln(e.stdout, "estd: configuration OK")
+		what, err := estd.CheckStore(ctx, estd.StoreOptions{DataDir: cfg.Data, DSN: cfg.Store.Postgres()})
+		if err != nil {
+			fmt.Fprintf(e.stderr, "estd: store: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(e.stdout, "estd: configuration OK; store: %s\n", what)
 		return 0
 	}
 	kt, _ := ca.ParseKeyType(cfg.CAKeyType)
@@ -154,6 +171,8 @@ func run(ctx context.Context, args []string, e env) int {
 		TLS:            tlsPolicy,
 		CRLURL:         cfg.CRLURL,
 		OCSPURL:        cfg.OCSPURL,
+		StoreDSN:       cfg.Store.Postgres(),
+		Key:            estd.KeyOptions{Ref: cfg.CAKey, PassphraseFile: cfg.CAKeyPassphraseFile},
 		Logger:         logger,
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package estd
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/tls"
@@ -9,7 +10,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -33,6 +36,8 @@ const (
 	TLSKeyFile      = "tls-server.key"
 	DBFile          = "estd.db"
 	UsersFile       = "users"
+	// AdminUsersFile holds the admin dashboard's users, apart from EST users.
+	AdminUsersFile = "admin-users"
 )
 
 // Lifetimes of what estd creates on first start.
@@ -50,34 +55,40 @@ const BootstrapUser = "est"
 
 // loadOrCreateCA returns the root and issuing CA of dir, creating them when
 // the directory has none. created reports whether they were created now.
-func loadOrCreateCA(dir string, kt ca.KeyType, now time.Time) (root *x509.Certificate, issuing *ca.CA, created bool, err error) {
+func loadOrCreateCA(ctx context.Context, dir string, kt ca.KeyType, ko KeyOptions, now time.Time, logger *slog.Logger) (root *x509.Certificate, issuing *ca.CA, created bool, closer io.Closer, err error) {
 	rootPath := filepath.Join(dir, RootCertFile)
 	if _, err := os.Stat(rootPath); errors.Is(err, fs.ErrNotExist) {
+		if ko.Ref != "" {
+			return nil, nil, false, nil, fmt.Errorf("no %s in %s for the configured CA key; create the CA with 'estd ca init'", RootCertFile, dir)
+		}
 		if err := createCA(dir, kt, now); err != nil {
-			return nil, nil, false, err
+			return nil, nil, false, nil, err
 		}
 		created = true
 	}
 	root, err = readCert(rootPath)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, false, nil, err
 	}
 	cert, err := readCert(filepath.Join(dir, IssuingCertFile))
 	if err != nil {
-		return nil, nil, false, err
-	}
-	key, err := keys.LoadFile(filepath.Join(dir, IssuingKeyFile))
-	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, false, nil, err
 	}
 	if err := cert.CheckSignatureFrom(root); err != nil {
-		return nil, nil, false, fmt.Errorf("%s is not signed by %s: %w", IssuingCertFile, RootCertFile, err)
+		return nil, nil, false, nil, fmt.Errorf("%s is not signed by %s: %w", IssuingCertFile, RootCertFile, err)
+	}
+	key, closer, err := loadIssuingKey(ctx, dir, ko, logger)
+	if err != nil {
+		return nil, nil, false, nil, fmt.Errorf("issuing CA key: %w", err)
 	}
 	issuing, err = ca.New(cert, key, []*x509.Certificate{cert, root})
 	if err != nil {
-		return nil, nil, false, err
+		if closer != nil {
+			closer.Close()
+		}
+		return nil, nil, false, nil, err
 	}
-	return root, issuing, created, nil
+	return root, issuing, created, closer, nil
 }
 
 // createCA makes a root and an issuing CA in dir. The root key is kept (mode

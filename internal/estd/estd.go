@@ -34,7 +34,6 @@ import (
 	"github.com/estkit/estkit/internal/pemutil"
 	"github.com/estkit/estkit/server"
 	"github.com/estkit/estkit/store"
-	"github.com/estkit/estkit/store/sqlite"
 )
 
 // Options configure a Daemon.
@@ -59,31 +58,16 @@ type Options struct {
 	Timeouts server.Timeouts
 	// CRLURL and OCSPURL go into issued certificates when set.
 	CRLURL, OCSPURL string
+	// StoreDSN selects PostgreSQL; "" keeps SQLite in the data directory.
+	StoreDSN string
+	// Key says where the issuing CA key is and how to unlock it.
+	Key KeyOptions
 	// Out receives the first-start banner (password included); nil discards it.
 	Out io.Writer
 	// Logger receives logs; nil discards them.
 	Logger *slog.Logger
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
-}
-
-// StoreOptions say where the store is.
-type StoreOptions struct {
-	// DataDir holds the SQLite database (DBFile).
-	DataDir string
-}
-
-// OpenStore opens the store of o without touching the CA: what `estd admin`
-// needs, next to a running estd.
-func OpenStore(ctx context.Context, o StoreOptions) (store.Store, error) {
-	if o.DataDir == "" {
-		o.DataDir = "estd-data"
-	}
-	path := filepath.Join(o.DataDir, DBFile)
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no database at %s (is -data right?)", path)
-	}
-	return sqlite.Open(ctx, path)
 }
 
 // Daemon is an estd ready to serve.
@@ -103,7 +87,8 @@ type Daemon struct {
 	// created the users file, "" otherwise.
 	BootstrapPassword string
 
-	tlsCert atomic.Pointer[tls.Certificate]
+	tlsCert   atomic.Pointer[tls.Certificate]
+	keyCloser io.Closer // releases an HSM session; nil for key files
 }
 
 // Open prepares the data directory, creating what is missing, and returns a
@@ -132,7 +117,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: o}
 	var err error
-	d.Root, d.CA, d.Created, err = loadOrCreateCA(o.DataDir, o.CAKeyType, o.Clock())
+	d.Root, d.CA, d.Created, d.keyCloser, err = loadOrCreateCA(ctx, o.DataDir, o.CAKeyType, o.Key, o.Clock(), o.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("CA: %w", err)
 	}
@@ -143,16 +128,16 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if o.OCSPURL != "" {
 		d.CA.OCSPURLs = []string{o.OCSPURL}
 	}
-	d.Store, err = sqlite.Open(ctx, filepath.Join(o.DataDir, DBFile))
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
 	ok := false
 	defer func() {
 		if !ok {
-			d.Store.Close()
+			d.Close()
 		}
 	}()
+	d.Store, err = openStore(ctx, StoreOptions{DataDir: o.DataDir, DSN: o.StoreDSN})
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	if err := d.loadTLS(ctx); err != nil {
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
@@ -428,5 +413,14 @@ func handshakeReason(detail string) string {
 	return "other"
 }
 
-// Close releases the store.
-func (d *Daemon) Close() error { return d.Store.Close() }
+// Close releases the store and the CA key.
+func (d *Daemon) Close() error {
+	var errs []error
+	if d.Store != nil {
+		errs = append(errs, d.Store.Close())
+	}
+	if d.keyCloser != nil {
+		errs = append(errs, d.keyCloser.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -91,4 +93,40 @@ CREATE TABLE IF NOT EXISTS schema_version (
 		}
 	}
 	return tx.Commit()
+}
+
+// LatestSchemaVersion is the schema version this package migrates to.
+func LatestSchemaVersion() int { return len(migrations) }
+
+// Check reads the schema version of the database at path without changing
+// anything (for `estd -validate`). A database newer than this package knows
+// is ErrSchemaTooNew.
+func Check(ctx context.Context, path string) (int, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return 0, fmt.Errorf("store/sqlite: %w", err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return 0, fmt.Errorf("store/sqlite: %w", err)
+	}
+	db, err := sql.Open("sqlite", dsn(abs, true))
+	if err != nil {
+		return 0, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store/sqlite: check %s: %w", abs, err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store/sqlite: check %s: %w", abs, err)
+	}
+	if v > len(migrations) {
+		return v, fmt.Errorf("store/sqlite: %w: database is at version %d, this program knows up to %d; upgrade it", ErrSchemaTooNew, v, len(migrations))
+	}
+	return v, nil
 }

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+
+	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/internal/estd"
+)
+
+// storeFlags are how `estd migrate` and `estd admin` find the store: the
+// configuration file, or -data / -store.
+func storeFlags(fs *flag.FlagSet) func() (estd.StoreOptions, error) {
+	data := fs.String("data", "estd-data", "data `directory`")
+	configFile := fs.String("config", "", "YAML configuration `file`")
+	dsn := fs.String("store", "", "PostgreSQL `DSN`")
+	return func() (estd.StoreOptions, error) {
+		o := estd.StoreOptions{DataDir: *data, DSN: *dsn}
+		if *configFile != "" {
+			c, err := loadConfig(*configFile)
+			if err != nil {
+				return o, err
+			}
+			if o.DataDir == "estd-data" {
+				o.DataDir = c.Data
+			}
+			if o.DSN == "" {
+				o.DSN = c.Store.Postgres()
+			}
+		}
+		return o, nil
+	}
+}
+
+// migrateCmd brings the store's schema to the latest version: what an
+// operator runs once before starting nodes whose database role may not
+// change the schema.
+func migrateCmd(ctx context.Context, args []string, e env) int {
+	fs := flag.NewFlagSet("estd migrate", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	where := storeFlags(fs)
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return 2
+	}
+	o, err := where()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "estd migrate: %v\n", err)
+		return 2
+	}
+	from, to, err := estd.MigrateStore(ctx, o)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "estd migrate: %v\n", err)
+		return 1
+	}
+	if from == to {
+		fmt.Fprintf(e.stdout, "estd migrate: schema at version %d, nothing to do\n", to)
+	} else {
+		fmt.Fprintf(e.stdout, "estd migrate: schema migrated from version %d to %d\n", from, to)
+	}
+	return 0
+}
+
+// caInitCmd creates the CA before a first start: with -hsm its keys are
+// made inside a PKCS#11 token and never leave it.
+func caInitCmd(ctx context.Context, args []string, e env) int {
+	fs := flag.NewFlagSet("estd ca init", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	data := fs.String("data", "estd-data", "data `directory`")
+	hsm := fs.String("hsm", "", "PKCS#11 `URI` with object=NAME (pin-source=file:... for the PIN)")
+	keyType := fs.String("key-type", "p256", "CA key `type`: p256, p384, rsa2048, rsa3072, rsa4096")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return 2
+	}
+	kt, err := ca.ParseKeyType(*keyType)
+	if err != nil || kt == ca.Ed25519 {
+		fmt.Fprintf(e.stderr, "estd ca init: -key-type: want p256, p384, rsa2048, rsa3072 or rsa4096\n")
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+	if err := estd.InitCA(ctx, *data, estd.InitOptions{HSM: *hsm, KeyType: kt, Logger: logger}); err != nil {
+		fmt.Fprintf(e.stderr, "estd ca init: %v\n", err)
+		return 1
+	}
+	where := "key files in " + *data
+	if *hsm != "" {
+		where = "keys in the PKCS#11 token, never exported"
+	}
+	fmt.Fprintf(e.stdout, "estd ca init: created a root and an issuing CA in %s (%s)\n", *data, where)
+	return 0
+}
