@@ -13,6 +13,7 @@
 //	4  request refused by the server (any other 4xx)
 //	5  trust not established: no -anchor, and the root fingerprint was not
 //	   confirmed with -fingerprint (or accepted with -insecure)
+//	6  est check: at least one conformance check failed
 package main
 
 import (

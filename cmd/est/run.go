@@ -69,6 +69,9 @@ func init() {
 			"est reenroll -server HOST:PORT -anchor root.pem -cert cert.pem -key key.pem -out cert.pem", cmdReenroll},
 		{"serverkeygen", "-cn CN [-dns ...] [-key-type T] -keyout KEY -out CERT", "have the server make the key (serverkeygen)",
 			"est serverkeygen -server HOST:PORT -anchor root.pem -user est -cn sensor-7 -keyout key.pem -out cert.pem", cmdServerKeyGen},
+		{"check", "-server HOST:PORT -anchor ROOT.pem -manufacturer-cert F -manufacturer-key F -rogue-cert F -rogue-key F [-expired-cert F -expired-key F] [-user NAME] [-client-label L] [-server-label L] [-json] [-junit FILE] | -self",
+			"check that a server conforms to RFC 7030, 8951 and 8996",
+			"est check -server HOST:PORT -anchor root.pem -manufacturer-cert dev.pem -manufacturer-key dev.key -rogue-cert rogue.pem -rogue-key rogue.key -user est", cmdCheck},
 		{"version", "", "print the version", "est version", cmdVersion},
 	}
 }
@@ -110,7 +113,7 @@ func mainUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'est help SUBCOMMAND' for its flags and an example.\n")
-	fmt.Fprintf(w, "Exit codes: 0 ok, 1 failure, 2 usage, 3 authentication refused, 4 request refused, 5 trust not established.\n")
+	fmt.Fprintf(w, "Exit codes: 0 ok, 1 failure, 2 usage, 3 authentication refused, 4 request refused, 5 trust not established, 6 a conformance check failed.\n")
 }
 
 // exec runs c and maps its error to an exit code and a one-line message.
@@ -128,6 +131,10 @@ func (c *command) exec(ctx context.Context, e *env, args []string) int {
 }
 
 func exitCode(err error) int {
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
 	var ue *usageError
 	var te *trustError
 	var ce *client.Error
