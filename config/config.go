@@ -58,6 +58,9 @@ type Config struct {
 	// AdminListen is an address for the admin dashboard (HTTPS, admin users
 	// of the data directory's admin-users file); "" for none.
 	AdminListen string `yaml:"admin_listen"`
+	// Timeouts cut off slow clients on the EST listener; zero keeps the
+	// defaults (10s headers, 30s whole request, 60s response, 120s idle).
+	Timeouts Timeouts `yaml:"timeouts"`
 	// Store selects the database; the default is SQLite in the data directory.
 	Store Store `yaml:"store"`
 	// CAKey is where the issuing CA key is when not in the data directory: a
@@ -70,6 +73,19 @@ type Config struct {
 	TLS TLS `yaml:"tls"`
 	// Profiles replace the built-in profiles when given.
 	Profiles []Profile `yaml:"profiles"`
+}
+
+// Timeouts is the timeouts: section.
+type Timeouts struct {
+	ReadHeader Duration `yaml:"read_header"`
+	Read       Duration `yaml:"read"`
+	Write      Duration `yaml:"write"`
+	Idle       Duration `yaml:"idle"`
+}
+
+// Server returns the timeouts as server.Timeouts.
+func (t Timeouts) Server() server.Timeouts {
+	return server.Timeouts{ReadHeader: time.Duration(t.ReadHeader), Read: time.Duration(t.Read), Write: time.Duration(t.Write), Idle: time.Duration(t.Idle)}
 }
 
 // Store is the store: section.
@@ -262,6 +278,11 @@ func (c *Config) Validate() error {
 	if c.ManufacturerCA != "" {
 		if _, err := pemutil.ReadCerts(c.ManufacturerCA); err != nil {
 			errs = append(errs, fmt.Errorf("manufacturer_ca: %v", err))
+		}
+	}
+	for key, d := range map[string]Duration{"read_header": c.Timeouts.ReadHeader, "read": c.Timeouts.Read, "write": c.Timeouts.Write, "idle": c.Timeouts.Idle} {
+		if d != 0 && (time.Duration(d) < 100*time.Millisecond || time.Duration(d) > time.Hour) {
+			errs = append(errs, fmt.Errorf("timeouts.%s: %v is outside 100ms..1h", key, time.Duration(d)))
 		}
 	}
 	switch c.Store.Driver {

@@ -92,6 +92,10 @@ func TestValidateFindsEveryProblem(t *testing.T) {
 		"csrattrs":           "profiles:\n  - {label: a, ext_key_usage: [clientAuth], auth: [basic], csrattrs: [{oid: not.an.oid}]}\n",
 		"tls.min_version":    "tls: {min_version: \"1.1\"}\n",
 		"tls.cipher_suites":  "tls: {cipher_suites: [TLS_RSA_WITH_AES_128_GCM_SHA256]}\n",
+		"timeouts.read":      "timeouts: {read: 1ms}\n",
+		"store.driver":       "store: {driver: mysql}\n",
+		"holds a password":   "store: {driver: postgres, dsn: \"postgres://estd:secret@db/estd\"}\n",
+		"store.dsn":          "store: {dsn: \"postgres://db/estd\"}\n",
 		"at least one value": "profiles:\n  - {label: a, ext_key_usage: [clientAuth], auth: [basic], csrattrs: [{attribute: ecPublicKey}]}\n",
 	}
 	for want, y := range cases {

@@ -172,6 +172,7 @@ func run(ctx context.Context, args []string, e env) int {
 		CRLURL:         cfg.CRLURL,
 		OCSPURL:        cfg.OCSPURL,
 		StoreDSN:       cfg.Store.Postgres(),
+		Timeouts:       cfg.Timeouts.Server(),
 		Key:            estd.KeyOptions{Ref: cfg.CAKey, PassphraseFile: cfg.CAKeyPassphraseFile},
 		Logger:         logger,
 	})
@@ -272,8 +273,9 @@ func reload(d *estd.Daemon, resolve func() (*config.Config, error), running *con
 		return
 	}
 	if cfg.Listen != running.Listen || cfg.Data != running.Data || cfg.PKIListen != running.PKIListen ||
-		cfg.MetricsListen != running.MetricsListen || !slices.Equal(cfg.Hostnames, running.Hostnames) || cfg.TLS.MinVersion != running.TLS.MinVersion {
-		logger.Warn("reload: listeners, data directory, host names and TLS settings change only on restart")
+		cfg.MetricsListen != running.MetricsListen || cfg.AdminListen != running.AdminListen || cfg.Store != running.Store ||
+		cfg.Timeouts != running.Timeouts || !slices.Equal(cfg.Hostnames, running.Hostnames) || cfg.TLS.MinVersion != running.TLS.MinVersion {
+		logger.Warn("reload: listeners, data directory, store, host names, timeouts and TLS settings change only on restart")
 	}
 	logger.Info("reloaded users, manufacturer anchors and profiles")
 }

@@ -115,8 +115,19 @@ func startNode(t *testing.T, env []string, args ...string) *node {
 // enrollAt sends one enrollment request to n and returns status and certificate.
 func enrollAt(t *testing.T, n *node, roots *x509.CertPool, op est.Operation, csr []byte, basic []string, certs ...tls.Certificate) (int, *x509.Certificate, string) {
 	t.Helper()
+	return sendAt(t, n, roots, "", op, csr, basic, certs...)
+}
+
+// enrollAtLabel is a simpleenroll on a label.
+func enrollAtLabel(t *testing.T, n *node, roots *x509.CertPool, label string, csr []byte, basic []string) (int, *x509.Certificate, string) {
+	t.Helper()
+	return sendAt(t, n, roots, label, est.OpSimpleEnroll, csr, basic)
+}
+
+func sendAt(t *testing.T, n *node, roots *x509.CertPool, label string, op est.Operation, csr []byte, basic []string, certs ...tls.Certificate) (int, *x509.Certificate, string) {
+	t.Helper()
 	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: certs}}}
-	req, _ := http.NewRequest("POST", "https://"+n.addr+est.Path("", op), bytes.NewReader(est.EncodeBase64(csr)))
+	req, _ := http.NewRequest("POST", "https://"+n.addr+est.Path(label, op), bytes.NewReader(est.EncodeBase64(csr)))
 	req.Header.Set("Content-Type", est.MediaPKCS10)
 	if len(basic) == 2 {
 		req.SetBasicAuth(basic[0], basic[1])
@@ -157,11 +168,16 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 		t.Fatalf("estd -validate: %d %s", code, out)
 	}
 	// Node A creates the CA; node B gets a copy of the data directory (the
-	// CA certificates, key, TLS certificate and users), nothing else.
-	a := startNode(t, nil, "-data", dirA, "-store", dsn)
+	// CA certificates, key, TLS certificate and users), nothing else. Both
+	// serve a label whose enrollments wait for an operator.
+	cfg := filepath.Join(tmp, "estd.yaml")
+	if err := os.WriteFile(cfg, []byte(heldConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startNode(t, nil, "-config", cfg, "-data", dirA, "-store", dsn)
 	copyDir(t, dirA, dirB)
 	os.Remove(filepath.Join(dirB, "estd.db"))
-	b := startNode(t, nil, "-data", dirB, "-store", dsn)
+	b := startNode(t, nil, "-config", cfg, "-data", dirB, "-store", dsn)
 	roots := x509.NewCertPool()
 	roots.AddCert(readPEMCert(t, filepath.Join(dirA, "root-ca.pem")))
 
@@ -184,6 +200,26 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 		if code, _, msg := enrollAt(t, n, roots, est.OpSimpleReenroll, csr, nil, testpki.TLSCertificate(renewed, key)); code != 403 || !strings.Contains(msg, "revoked") {
 			t.Fatalf("renewal of a revoked certificate at %s: %d %s", n.addr, code, msg)
 		}
+	}
+
+	// Manual approval across nodes: held at A, approved by an operator,
+	// collected at B; A then hands out the same certificate.
+	held := testpki.CSR(t, testpki.Key(t, ca.P256), "held-roaming", nil, nil)
+	if code, _, msg := enrollAtLabel(t, a, roots, "held", held, basic); code != 202 {
+		t.Fatalf("held enroll at A: %d %s", code, msg)
+	}
+	_, list, _ := runCmd(t, "admin", "list", "-pending", "-store", dsn)
+	id := regexp.MustCompile(`(?m)^([0-9a-f]{32})\s.*CN=held-roaming`).FindStringSubmatch(list)
+	if id == nil {
+		t.Fatalf("pending request not listed:\n%s", list)
+	}
+	if code, _, errs := runCmd(t, "admin", "approve", "-store", dsn, "-by", "test", id[1]); code != 0 {
+		t.Fatalf("approve: %s", errs)
+	}
+	codeB, certB, msg := enrollAtLabel(t, b, roots, "held", held, basic)
+	codeA, certA, _ := enrollAtLabel(t, a, roots, "held", held, basic)
+	if codeB != 200 || codeA != 200 || certA.SerialNumber.Cmp(certB.SerialNumber) != 0 {
+		t.Fatalf("approved request: B %d (%s), A %d; want one certificate from both", codeB, msg, codeA)
 	}
 
 	// Concurrent enrollments across both nodes: no serial twice, all recorded.
