@@ -285,7 +285,7 @@ func (s *session) renewal(ctx context.Context, rq request, newKey crypto.Signer)
 	if rq.server {
 		w.eku = x509.ExtKeyUsageServerAuth
 	}
-	if !sameName(e.Certificate.RawSubject, old.cert.RawSubject) {
+	if !est.SameName(e.Certificate.RawSubject, old.cert.RawSubject) {
 		f := fail("the renewed certificate's subject %s differs from %s", e.Certificate.Subject, old.cert.Subject)
 		return old, nil, &f
 	}

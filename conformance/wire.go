@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
 	"slices"
@@ -87,34 +86,6 @@ func certsOnlyStructure(der []byte) (certs []*x509.Certificate, note string, err
 		certs = append(certs, c)
 	}
 	return certs, "", nil
-}
-
-// sameName reports whether two DER Names are the same: the same attribute
-// types and values in the same RDNs and order, whatever string type encodes
-// each value (RFC 5280 7.1).
-func sameName(a, b []byte) bool {
-	var ra, rb pkix.RDNSequence
-	if rest, err := asn1.Unmarshal(a, &ra); err != nil || len(rest) > 0 {
-		return false
-	}
-	if rest, err := asn1.Unmarshal(b, &rb); err != nil || len(rest) > 0 {
-		return false
-	}
-	if len(ra) != len(rb) {
-		return false
-	}
-	for i := range ra {
-		if len(ra[i]) != len(rb[i]) {
-			return false
-		}
-		for j := range ra[i] {
-			x, y := ra[i][j], rb[i][j]
-			if !x.Type.Equal(y.Type) || fmt.Sprint(x.Value) != fmt.Sprint(y.Value) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // sanList returns the subjectAltNames of c, normalised and sorted.

@@ -114,10 +114,10 @@ func TestSameName(t *testing.T) {
 	// The same CN as a UTF8String.
 	utf8 := []byte{0x30, 0x0e, 0x31, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x03, 'd', 'e', 'v'}
 	other, _ := asn1.Marshal(pkix.RDNSequence{{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "evil"}}})
-	if !sameName(printable, utf8) {
+	if !est.SameName(printable, utf8) {
 		t.Error("the same name in PrintableString and UTF8String differs")
 	}
-	if sameName(printable, other) || sameName(printable, append(append([]byte{}, printable...), 0)) {
+	if est.SameName(printable, other) || est.SameName(printable, append(append([]byte{}, printable...), 0)) {
 		t.Error("different names are the same")
 	}
 }

@@ -41,6 +41,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/internal/estdtest"
 	"github.com/estkit/estkit/internal/pemutil"
@@ -318,7 +319,7 @@ func checkIssued(t *testing.T, s *estdtest.Server, cert *x509.Certificate, csr *
 	}); err != nil {
 		t.Errorf("%s does not chain to estd's root: %v", cert.Subject, err)
 	}
-	if !server.SameName(cert.RawSubject, csr.RawSubject) {
+	if !est.SameName(cert.RawSubject, csr.RawSubject) {
 		t.Errorf("subject %s; the request asked for %s", cert.Subject, csr.Subject)
 	}
 	if !pubEqual(cert.PublicKey, csr.PublicKey) {
