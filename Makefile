@@ -5,7 +5,7 @@ GO ?= go
 # asks for. go.mod stays at 1.26, so a plain `go build` with Go 1.26 works too.
 export GOTOOLCHAIN ?= go1.27.3
 
-.PHONY: test deps vet lint unit run build fuzz
+.PHONY: test deps vet lint unit run build fuzz bench
 
 test: deps vet lint unit
 
@@ -30,7 +30,21 @@ build:
 run:
 	$(GO) run ./cmd/estd
 
-# Short fuzz pass over every parser (not part of make test).
+# Benchmarks: Go benchmarks plus estd under est bench on loopback; writes
+# BENCHMARKS.md (see scripts/bench.sh). Not part of make test.
+bench:
+	@./scripts/bench.sh
+
+# Fuzz every target of every package for FUZZTIME each (not part of make
+# test, which runs the seed corpora). New interesting inputs are minimized
+# for at most FUZZMINIMIZETIME, so the time goes to fuzzing. A crasher is
+# written to the package's testdata/fuzz/<Target>/: commit it.
+FUZZTIME ?= 20s
+FUZZMINIMIZETIME ?= 5s
 fuzz:
-	for f in $$($(GO) test -list '^Fuzz' . | grep ^Fuzz); do \
-	  $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s . || exit 1; done
+	@list=$$($(GO) test -list '^Fuzz' ./...) || { echo "$$list"; exit 1; }; \
+	echo "$$list" | awk '/^Fuzz/ { t[n++] = $$1; next } /^ok / { for (i = 0; i < n; i++) print $$2, t[i]; n = 0 }' | \
+	while read pkg target; do \
+	  echo "fuzz $$target ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg || exit 1; \
+	done

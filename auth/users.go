@@ -34,6 +34,8 @@ type Users struct {
 	macKey   [32]byte
 	gen      uint64 // bumped by every change of hashes; guards verified
 	now      func() time.Time
+	// inflight shares one bcrypt among concurrent checks of a credential.
+	inflight flights
 }
 
 const (
@@ -194,23 +196,25 @@ func (u *Users) Verify(name, password string) bool {
 	if ok && hit && now.Before(exp) {
 		return true
 	}
-	if !ok {
-		u.mu.RLock()
-		h = dummyHash(u.dummyCost())
-		u.mu.RUnlock()
-	}
-	if bcrypt.CompareHashAndPassword(h, []byte(password)) != nil || !ok {
-		return false
-	}
-	u.mu.Lock()
-	if u.gen == gen { // the password did not change while bcrypt ran
-		if len(u.verified) >= maxVerified {
-			clear(u.verified)
+	return u.inflight.do(tag, func() bool {
+		if !ok {
+			u.mu.RLock()
+			h = dummyHash(u.dummyCost())
+			u.mu.RUnlock()
 		}
-		u.verified[tag] = now.Add(verifiedTTL)
-	}
-	u.mu.Unlock()
-	return true
+		if bcrypt.CompareHashAndPassword(h, []byte(password)) != nil || !ok {
+			return false
+		}
+		u.mu.Lock()
+		if u.gen == gen { // the password did not change while bcrypt ran
+			if len(u.verified) >= maxVerified {
+				clear(u.verified)
+			}
+			u.verified[tag] = now.Add(verifiedTTL)
+		}
+		u.mu.Unlock()
+		return true
+	})
 }
 
 // Marshal returns the users file content.

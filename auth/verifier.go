@@ -74,6 +74,9 @@ func (a *methodSet) Authenticate(r *http.Request) (Identity, error) {
 		if err == nil {
 			return id, nil
 		}
+		if errors.Is(err, errRevoked) {
+			return Identity{}, err // revoked: no other credentials help
+		}
 		certErr = err
 	}
 	if user, pass, ok := r.BasicAuth(); ok {
@@ -115,6 +118,9 @@ func (v *Verifier) certificate(ctx context.Context, peers []*x509.Certificate, m
 		opts.Roots = v.issuingRoots()
 		if _, err := leaf.Verify(opts); err == nil {
 			if !issued {
+				if _, err := v.issuedStatus(ctx, leaf); errors.Is(err, errRevoked) {
+					return Identity{}, err
+				}
 				return Identity{}, est.Errorf(est.ErrForbidden, "authentication by a certificate of this CA is not accepted for this label")
 			}
 			return v.issuedStatus(ctx, leaf)
@@ -170,10 +176,15 @@ func (v *Verifier) issuedStatus(ctx context.Context, leaf *x509.Certificate) (Id
 	case !sameDER(rec.DER, leaf.Raw):
 		return Identity{}, est.Errorf(est.ErrForbidden, "client certificate refused: does not match the record")
 	case rec.Revoked:
-		return Identity{}, est.Errorf(est.ErrForbidden, "client certificate refused: revoked")
+		return Identity{}, est.Wrap(est.ErrForbidden, errRevoked, "client certificate refused: revoked")
 	}
 	return Identity{Method: Issued, Name: leaf.Subject.String(), Cert: leaf, Profile: rec.Profile}, nil
 }
+
+// errRevoked is the cause of refusing a certificate this CA revoked. Such a
+// request is refused even when it also carries valid HTTP Basic
+// credentials: revoking a certificate is a decision to stop its holder.
+var errRevoked = errors.New("client certificate revoked")
 
 func sameDER(a, b []byte) bool { return string(a) == string(b) }
 

@@ -93,7 +93,7 @@ func (c *CA) Issue(ctx context.Context, req *x509.CertificateRequest, p *Profile
 	if err := lint(tmpl, c.Cert); err != nil {
 		return nil, err
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, req.PublicKey, c.Signer)
+	der, err := createCertificate(tmpl, c.Cert, req.PublicKey, c.Signer)
 	if err != nil {
 		return nil, est.Wrap(est.ErrInternal, err, "signing failed")
 	}
@@ -161,6 +161,7 @@ func (c *CA) template(req *x509.CertificateRequest, p *Profile) (*x509.Certifica
 		NotAfter:              notAfter,
 		KeyUsage:              ku,
 		ExtKeyUsage:           p.ExtKeyUsage,
+		UnknownExtKeyUsage:    p.ExtKeyUsageOIDs,
 		BasicConstraintsValid: true,
 		DNSNames:              req.DNSNames,
 		IPAddresses:           req.IPAddresses,

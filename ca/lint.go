@@ -19,6 +19,12 @@ func lint(tmpl, issuer *x509.Certificate) error {
 	if !tmpl.NotAfter.After(tmpl.NotBefore) || tmpl.NotAfter.After(issuer.NotAfter) {
 		return est.Errorf(est.ErrInternal, "validity outside the issuer's")
 	}
+	if n := len(tmpl.RawSubject); n > maxSubjectBytes {
+		return est.Errorf(est.ErrPolicy, "the CSR's subject is %d bytes; at most %d are issued", n, maxSubjectBytes)
+	}
+	if n := len(tmpl.DNSNames) + len(tmpl.IPAddresses) + len(tmpl.EmailAddresses) + len(tmpl.URIs); n > maxSANs {
+		return est.Errorf(est.ErrPolicy, "the CSR asks for %d subjectAltNames; at most %d are issued", n, maxSANs)
+	}
 	for _, d := range tmpl.DNSNames {
 		if err := checkDNSName(d); err != nil {
 			return est.Errorf(est.ErrPolicy, "subjectAltName DNS name %q: %v", clip(d), err)
@@ -36,6 +42,15 @@ func lint(tmpl, issuer *x509.Certificate) error {
 	}
 	return nil
 }
+
+// maxSANs bounds the subjectAltNames of a certificate, as Let's Encrypt's
+// 100, and maxSubjectBytes its DER subject (RFC 5280's upper bounds keep a
+// real one far below): a CSR must not turn into a certificate of tens of
+// kilobytes that every relying party has to parse.
+const (
+	maxSANs         = 100
+	maxSubjectBytes = 1024
+)
 
 // checkDNSName accepts an LDH host name of RFC 1123 (lowercase or not, with
 // a trailing label that is not all digits); wildcards are refused.

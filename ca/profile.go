@@ -48,6 +48,23 @@ type Profile struct {
 	// RevokeOnRenew revokes the certificate being renewed once its
 	// successor is issued (reason superseded).
 	RevokeOnRenew bool
+	// FullCMC serves /fullcmc on this label (RFC 7030 4.3): Full PKI
+	// Requests signed by the requester, authenticated as for simpleenroll and
+	// held like them when ManualApproval is set.
+	FullCMC bool
+	// ExtKeyUsageOIDs are further extended key usages of issued
+	// certificates, by OID: est.OIDKPCMCRA makes certificates of registration
+	// authorities (RFC 6402 2.10).
+	ExtKeyUsageOIDs []asn1.ObjectIdentifier
+	// RequirePoPLink refuses enrollment CSRs that are not linked to the TLS
+	// connection they arrive on (RFC 7030 3.5): their challengePassword must
+	// hold the connection's channel binding (est.ChannelBinding). /csrattrs
+	// then asks for challengePassword.
+	RequirePoPLink bool
+	// AllowRA accepts CSRs that a registration authority did not make: a
+	// requester authenticated by a certificate with EKU id-kp-cmcRA needs
+	// no PoP link.
+	AllowRA bool
 }
 
 // Accepts reports whether the profile accepts authentication method m.
@@ -79,6 +96,14 @@ func (p *Profile) Check() error {
 			return fmt.Errorf("profile %q: unknown authentication method %q", p.Name, m)
 		}
 	}
+	if p.RequirePoPLink && p.ManualApproval {
+		// The CSR polled for later travels on another connection, linked
+		// anew: it is not the request that waits for approval.
+		return fmt.Errorf("profile %q: a PoP link requirement cannot be combined with manual approval", p.Name)
+	}
+	if p.AllowRA && !p.Accepts(auth.Manufacturer) && !p.Accepts(auth.Issued) {
+		return fmt.Errorf("profile %q: allowing a registration authority needs certificate authentication (manufacturer-cert or issued-cert)", p.Name)
+	}
 	return nil
 }
 
@@ -93,7 +118,8 @@ var DefaultKeyTypes = []KeyType{P256, P384, RSA2048, RSA3072, RSA4096, Ed25519}
 //   - "tls-client": clientAuth;
 //   - "tls-server": serverAuth, the CSR must name a DNS name or IP address.
 //
-// All accept Basic, manufacturer and issued certificates, and serverkeygen.
+// All accept Basic, manufacturer and issued certificates, serverkeygen and
+// fullcmc.
 func DefaultProfiles() []*Profile {
 	all := []auth.Method{auth.Basic, auth.Manufacturer, auth.Issued}
 	return []*Profile{
@@ -105,6 +131,7 @@ func DefaultProfiles() []*Profile {
 			SANs:         sanKinds,
 			Auth:         all,
 			ServerKeyGen: true,
+			FullCMC:      true,
 		},
 		{
 			Name:         "tls-client",
@@ -114,6 +141,7 @@ func DefaultProfiles() []*Profile {
 			SANs:         sanKinds,
 			Auth:         all,
 			ServerKeyGen: true,
+			FullCMC:      true,
 			CSRAttrs: est.CSRAttrs{
 				{OID: est.OIDECDSAWithSHA256},
 			},
@@ -127,6 +155,7 @@ func DefaultProfiles() []*Profile {
 			RequireSAN:   []string{"dns", "ip"},
 			Auth:         all,
 			ServerKeyGen: true,
+			FullCMC:      true,
 			CSRAttrs: est.CSRAttrs{
 				{OID: est.OIDECDSAWithSHA256},
 				{Attribute: &est.Attribute{Type: est.OIDECPublicKey, Values: []asn1.RawValue{mustOID(est.OIDCurveP256)}}},

@@ -67,6 +67,12 @@ type Client struct {
 	// Username and Password are sent with HTTP Basic (RFC 7030 3.2.3) on
 	// every request but /cacerts, when Username is not "".
 	Username, Password string
+	// KeyEncryptionKey is the symmetric key (AES, 16, 24 or 32 bytes) shared
+	// with the server that ServerKeyGen decrypts the generated private key
+	// with when the CSR carried DecryptKeyIdentifier (RFC 7030 4.4.1.1). A
+	// key encrypted to AsymmetricDecryptKeyIdentifier is decrypted with
+	// Certificate's key when the identifier is that certificate's (4.4.1.2).
+	KeyEncryptionKey []byte
 	// UserAgent is sent as User-Agent; "" means DefaultUserAgent.
 	UserAgent string
 

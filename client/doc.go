@@ -1,17 +1,28 @@
 // Package client is an EST client (Enrollment over Secure Transport, RFC 7030
-// with the RFC 8951 clarifications): every operation of RFC 7030 section 3.2.2
-// except fullcmc, as methods of Client that take a context first.
+// with the RFC 8951 clarifications): every operation of RFC 7030 section 3.2.2,
+// as methods of Client that take a context first.
 //
 //   - CACerts fetches the CA certificates (section 4.1, response 4.1.3).
 //   - Bootstrap is the explicit bootstrap distribution of CA certificates
 //     (section 4.1.1): it fetches /cacerts without authenticating the server
 //     and returns the root's SHA-256 fingerprint for an out-of-band check.
 //   - CSRAttrs fetches the CSR attributes the server asks for (section 4.5).
+//   - FullCMC sends a Full PKI Request (section 4.3, RFC 5272): a PKCS#10
+//     request or revocations, signed by the request's key or by a
+//     registration authority, and reads the signed Full PKI Response;
+//     SendCMC sends one made elsewhere (see fullcmc.go).
 //   - Enroll and Reenroll send a PKCS#10 request (sections 4.2, 4.2.1 and
 //     4.2.2) and return the certificate issued (section 4.2.3); RenewalCSR
 //     makes the request Reenroll needs from the certificate being renewed.
 //   - ServerKeyGen asks the server to generate the key pair as well
-//     (section 4.4) and returns the key and the certificate (section 4.4.2).
+//     (section 4.4) and returns the key and the certificate (section 4.4.2),
+//     decrypting a key the CSR asked to have encrypted (section 4.4.1) with
+//     Client.KeyEncryptionKey or Client.Certificate's key.
+//   - EnrollLinked, ReenrollLinked and ServerKeyGenLinked link the CSR to
+//     the TLS connection it is sent on (section 3.5): its challengePassword
+//     carries the connection's tls-unique on TLS 1.2 and, since TLS 1.3 has
+//     none, its tls-exporter (RFC 9266) on TLS 1.3. AsksForLink tells whether
+//     a server's csrattrs ask for it.
 //
 // # Trust
 //

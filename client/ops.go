@@ -65,10 +65,12 @@ type Enrollment struct {
 	// when KeyEncrypted.
 	Key crypto.Signer
 	// KeyDER is that key as the server sent it: PKCS#8, PKCS#1 or SEC 1
-	// DER, or CMS EnvelopedData when KeyEncrypted.
+	// DER (once decrypted, when the server encrypted it), or CMS
+	// EnvelopedData while KeyEncrypted.
 	KeyDER []byte
 	// KeyEncrypted reports a key encrypted for the client (RFC 7030 4.4.2,
-	// smime-type=server-generated-key), which this package does not decrypt.
+	// smime-type=server-generated-key) that ServerKeyGen could not decrypt
+	// for want of the key (see Client.KeyEncryptionKey); DecryptKey opens it.
 	KeyEncrypted bool
 }
 
@@ -146,13 +148,20 @@ func (c *Client) enroll(ctx context.Context, op est.Operation, csr []byte) (*Enr
 // (RFC 7030 4.4.2).
 func (c *Client) ServerKeyGen(ctx context.Context, csr []byte) (*Enrollment, error) {
 	const op = est.OpServerKeyGen
-	if _, err := x509.ParseCertificateRequest(csr); err != nil {
+	req, err := x509.ParseCertificateRequest(csr)
+	if err != nil {
 		return nil, fmt.Errorf("est: %s: the CSR does not parse: %w", op, err)
 	}
 	r, err := c.roundTrip(ctx, c.httpClient(), op, est.EncodeBase64(csr))
 	if err != nil {
 		return nil, err
 	}
+	return c.serverKeyGenResult(r, req)
+}
+
+// serverKeyGenResult reads the answer to the serverkeygen request req.
+func (c *Client) serverKeyGenResult(r *response, req *x509.CertificateRequest) (*Enrollment, error) {
+	const op = est.OpServerKeyGen
 	skg, err := est.ParseServerKeyGen(multipartType(r), r.body)
 	if err != nil {
 		return nil, malformed(op, "%s (%s)", est.Detail(err), r.describe())
@@ -171,6 +180,11 @@ func (c *Client) ServerKeyGen(ctx context.Context, csr []byte) (*Enrollment, err
 	}
 	if e.Certificate, e.Extra, err = pickLeaf(certs, pub, "the key returned"); err != nil {
 		return nil, malformed(op, "%s", err)
+	}
+	if e.KeyEncrypted {
+		if err := c.decryptServerKey(e, req); err != nil {
+			return nil, fmt.Errorf("est: %s: %w", op, err)
+		}
 	}
 	return e, nil
 }

@@ -61,6 +61,9 @@ type Config struct {
 	// Timeouts cut off slow clients on the EST listener; zero keeps the
 	// defaults (10s headers, 30s whole request, 60s response, 120s idle).
 	Timeouts Timeouts `yaml:"timeouts"`
+	// Limits cap connections, TLS handshakes and failed authentication on
+	// the EST listener; zero keeps the defaults.
+	Limits Limits `yaml:"limits"`
 	// Store selects the database; the default is SQLite in the data directory.
 	Store Store `yaml:"store"`
 	// CAKey is where the issuing CA key is when not in the data directory: a
@@ -151,6 +154,13 @@ type Profile struct {
 	// RevokeOnRenew revokes a certificate once its renewal is issued.
 	RevokeOnRenew bool      `yaml:"revoke_on_renew"`
 	CSRAttrs      []CSRAttr `yaml:"csrattrs"`
+	// FullCMC serves /fullcmc (RFC 7030 4.3) on the label.
+	FullCMC bool `yaml:"fullcmc"`
+	// RequirePoPLink refuses CSRs not linked to their TLS connection
+	// (RFC 7030 3.5); AllowRA exempts registration authorities (EKU
+	// id-kp-cmcRA) from it.
+	RequirePoPLink bool `yaml:"require_pop_link"`
+	AllowRA        bool `yaml:"allow_ra"`
 }
 
 // CSRAttr is one element of a label's /csrattrs answer: a bare OID, or an
@@ -285,6 +295,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("timeouts.%s: %v is outside 100ms..1h", key, time.Duration(d)))
 		}
 	}
+	errs = append(errs, c.Limits.check()...)
 	switch c.Store.Driver {
 	case "", "sqlite":
 		if c.Store.DSN != "" {
@@ -419,6 +430,9 @@ func (p Profile) toCA() (*ca.Profile, error) {
 		ServerKeyGen:   p.ServerKeyGen,
 		ManualApproval: p.ManualApproval,
 		RevokeOnRenew:  p.RevokeOnRenew,
+		FullCMC:        p.FullCMC,
+		RequirePoPLink: p.RequirePoPLink,
+		AllowRA:        p.AllowRA,
 	}
 	if cp.Validity == 0 {
 		cp.Validity = 90 * 24 * time.Hour
@@ -444,9 +458,13 @@ func (p Profile) toCA() (*ca.Profile, error) {
 		return nil, errors.New("ext_key_usage: name at least one (clientAuth, serverAuth, ...)")
 	}
 	for _, s := range p.ExtKeyUsage {
+		if s == "cmcRA" { // id-kp-cmcRA: a registration authority of Full CMC
+			cp.ExtKeyUsageOIDs = append(cp.ExtKeyUsageOIDs, est.OIDKPCMCRA)
+			continue
+		}
 		eku, ok := extKeyUsages[s]
 		if !ok {
-			return nil, fmt.Errorf("ext_key_usage: unknown %q (want one of %s)", s, strings.Join(sortedKeys(extKeyUsages), ", "))
+			return nil, fmt.Errorf("ext_key_usage: unknown %q (want one of %s, cmcRA)", s, strings.Join(sortedKeys(extKeyUsages), ", "))
 		}
 		cp.ExtKeyUsage = append(cp.ExtKeyUsage, eku)
 	}

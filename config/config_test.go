@@ -26,8 +26,11 @@ func TestExampleValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ps) != 4 {
-		t.Fatalf("%d profiles, want 4", len(ps))
+	if len(ps) != 5 {
+		t.Fatalf("%d profiles, want 5", len(ps))
+	}
+	if l := ps[4]; l.Name != "linked" || !l.RequirePoPLink || !l.AllowRA {
+		t.Errorf("linked profile decoded as %+v", l)
 	}
 	srv := ps[2]
 	if srv.Name != "tls-server" || srv.KeyUsage != x509.KeyUsageDigitalSignature ||

@@ -36,32 +36,12 @@ func RequestID(label string, op est.Operation, method, requester string, csr []b
 // same request) and returns that status, or returns 0 with rq.approvalID set
 // when the request is approved and must be issued now.
 func (h *Handler) approval(w http.ResponseWriter, ctx context.Context, req *x509.CertificateRequest, p *label, rq *request) (int, error) {
-	if h.approvals == nil {
-		return 0, est.Errorf(est.ErrInternal, "manual approval needs a store that keeps requests")
-	}
-	kt, _ := ca.KeyTypeOf(req.PublicKey)
-	want := &store.Request{
-		ID:           RequestID(p.Name, rq.op, string(rq.who.Method), rq.who.Name, req.Raw),
-		Label:        p.Name,
-		Operation:    string(rq.op),
-		Requester:    rq.who.Name,
-		AuthMethod:   string(rq.who.Method),
-		Subject:      subjectString(req),
-		SANs:         sanList(req.DNSNames, req.IPAddresses, req.EmailAddresses, req.URIs),
-		KeyAlgorithm: kt.Algorithm(),
-		CSR:          req.Raw,
-		CreatedAt:    h.clock().UTC(),
-	}
-	got, err := h.approvals.AddRequest(ctx, want)
+	got, err := h.approvalRequest(ctx, req, p, rq)
 	if err != nil {
-		return 0, est.Wrap(est.ErrUnavailable, err, "could not record the request")
+		return 0, err
 	}
 	switch got.Status {
 	case store.RequestPending:
-		if got.CreatedAt.Equal(want.CreatedAt) {
-			h.log.Info("pending", slog.String("request", got.ID), slog.String("op", string(rq.op)), slog.String("label", p.Name),
-				slog.String("who", rq.who.Name), slog.String("auth", string(rq.who.Method)), slog.String("subject", got.Subject))
-		}
 		w.Header().Set("Retry-After", strconv.Itoa(h.approvalRetryAfter))
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusAccepted)
@@ -92,6 +72,37 @@ func (h *Handler) approval(w http.ResponseWriter, ctx context.Context, req *x509
 		return writeCertsOnly(w, cert)
 	}
 	return 0, est.Errorf(est.ErrInternal, "request %s in unknown state %q", got.ID, got.Status)
+}
+
+// approvalRequest records req as waiting for an operator's decision, unless
+// the same request is recorded already, and returns the recorded request.
+// Both /simpleenroll and /fullcmc gate on it.
+func (h *Handler) approvalRequest(ctx context.Context, req *x509.CertificateRequest, p *label, rq *request) (*store.Request, error) {
+	if h.approvals == nil {
+		return nil, est.Errorf(est.ErrInternal, "manual approval needs a store that keeps requests")
+	}
+	kt, _ := ca.KeyTypeOf(req.PublicKey)
+	want := &store.Request{
+		ID:           RequestID(p.Name, rq.op, string(rq.who.Method), rq.who.Name, req.Raw),
+		Label:        p.Name,
+		Operation:    string(rq.op),
+		Requester:    rq.who.Name,
+		AuthMethod:   string(rq.who.Method),
+		Subject:      subjectString(req),
+		SANs:         sanList(req.DNSNames, req.IPAddresses, req.EmailAddresses, req.URIs),
+		KeyAlgorithm: kt.Algorithm(),
+		CSR:          req.Raw,
+		CreatedAt:    h.clock().UTC(),
+	}
+	got, err := h.approvals.AddRequest(ctx, want)
+	if err != nil {
+		return nil, est.Wrap(est.ErrUnavailable, err, "could not record the request")
+	}
+	if got.Status == store.RequestPending && got.CreatedAt.Equal(want.CreatedAt) {
+		h.log.Info("pending", slog.String("request", got.ID), slog.String("op", string(rq.op)), slog.String("label", p.Name),
+			slog.String("who", rq.who.Name), slog.String("auth", string(rq.who.Method)), slog.String("subject", got.Subject))
+	}
+	return got, nil
 }
 
 // approvedIssued marks the approved request issued with cert. If another node

@@ -37,14 +37,15 @@ func status(k *est.Kind) int {
 	return http.StatusInternalServerError
 }
 
-// retryAfter is the Retry-After sent with 503 and 429, in seconds.
+// retryAfter is the Retry-After sent with 503 and 429 when the handler set
+// none (a rate limit sets its own), in seconds.
 const retryAfter = "30"
 
 // writeError answers err as a one-line plain-text reason and returns the
 // status. Internal causes stay in the log; only est.Detail reaches the wire.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, rq *request, err error) int {
 	code := status(est.KindOf(err))
-	if code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests {
+	if (code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", retryAfter)
 	}
 	if code == http.StatusInternalServerError {

@@ -47,7 +47,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown label", "POST", s.URL + "/.well-known/est/nolabel/simpleenroll", est.MediaPKCS10, est.EncodeBase64(good), 404, "unknown label"},
 		{"too deep", "GET", s.URL + "/.well-known/est/a/b/cacerts", "", nil, 404, "not an EST path"},
 		{"outside EST", "GET", s.URL + "/", "", nil, 404, "not an EST path"},
-		{"fullcmc not served", "POST", s.URL + "/.well-known/est/fullcmc", "application/pkcs7-mime", []byte("MA=="), 501, "not supported"},
+		{"PKCS#10 to fullcmc", "POST", s.URL + "/.well-known/est/fullcmc", est.MediaPKCS10, est.EncodeBase64(good), 415, "Content-Type"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,9 +1,16 @@
 // Package server is the EST server of RFC 7030 as an http.Handler: it serves
-// /.well-known/est[/label]/{cacerts,simpleenroll,simplereenroll,serverkeygen,
-// csrattrs} (RFC 7030 3.2.2, 4.1-4.5), authenticates each request for the
+// /.well-known/est[/label]/{cacerts,simpleenroll,simplereenroll,fullcmc,
+// serverkeygen,csrattrs} (RFC 7030 3.2.2, 4.1-4.5; fullcmc in fullcmc.go), authenticates each request for the
 // label's profile, issues through a ca.Issuer and records every certificate in
 // the store before it answers. Dependencies come in through Options; there is
 // no global state.
+//
+// A label may require proof-of-possession linking (RFC 7030 3.5): the CSR's
+// challengePassword must hold the channel binding of the TLS connection it
+// arrives on, tls-unique on TLS 1.2 and, as TLS 1.3 has no tls-unique,
+// tls-exporter (RFC 9266) on TLS 1.3 (pop.go). /serverkeygen encrypts the
+// private key when the CSR asks (RFC 7030 4.4.1.1, 4.4.1.2;
+// keygen_encrypt.go).
 package server
 
 import (
@@ -52,6 +59,8 @@ type Options struct {
 	// ApprovalRetryAfter is the Retry-After, in seconds, of a 202 for a
 	// request waiting for manual approval; 0 means DefaultApprovalRetryAfter.
 	ApprovalRetryAfter int
+	// AuthLimits limit failed authentication; the zero value is the defaults.
+	AuthLimits AuthLimits
 }
 
 // Handler serves EST.
@@ -68,6 +77,8 @@ type Handler struct {
 	verifier           *auth.Verifier
 	profiles           atomic.Pointer[map[string]*label] // replaced whole by SetProfiles
 	cacerts            []byte                            // base64 body of /cacerts, encoded once
+	keks               atomic.Pointer[KEKs]              // shared keys of encrypted serverkeygen
+	limits             *authLimiter
 }
 
 // label is a profile with what is derived from it once.
@@ -100,6 +111,7 @@ func New(o Options) (*Handler, error) {
 	h.approvals, _ = o.Store.(store.Approvals)
 	h.metrics = o.Metrics
 	h.approvalRetryAfter = o.ApprovalRetryAfter
+	h.limits = newAuthLimiter(o.AuthLimits)
 	if h.approvalRetryAfter <= 0 {
 		h.approvalRetryAfter = DefaultApprovalRetryAfter
 	}
@@ -145,8 +157,8 @@ func (h *Handler) SetProfiles(profiles []*ca.Profile) error {
 			return fmt.Errorf("server: profile %q needs manual approval, which store %T cannot keep", p.Name, h.store)
 		}
 		l := &label{Profile: p, authn: h.verifier.For(p.Auth...), renew: h.verifier.For(auth.Issued)}
-		if len(p.CSRAttrs) > 0 {
-			der, err := p.CSRAttrs.Marshal()
+		if attrs := csrAttrsOf(p); len(attrs) > 0 {
+			der, err := attrs.Marshal()
 			if err != nil {
 				return fmt.Errorf("server: profile %q: csrattrs: %w", p.Name, err)
 			}
@@ -201,6 +213,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve handles r and returns the status it wrote, or an error to map.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rq *request) (int, error) {
+	// An encoded slash (%2F) belongs to its segment (RFC 3986 2.2): it must
+	// not split tls-server%2Fsimpleenroll into a label and an operation.
+	if strings.Count(r.URL.EscapedPath(), "/") != strings.Count(r.URL.Path, "/") {
+		return 0, est.Errorf(est.ErrNotFound, "not an EST path: encoded slash")
+	}
 	lbl, op, err := est.ParsePath(r.URL.Path)
 	if err != nil {
 		return 0, err
@@ -227,12 +244,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rq *request) (in
 		return writeBody(w, est.MediaCSRAttrs, p.csrattrs), nil
 	case est.OpSimpleEnroll, est.OpSimpleReenroll, est.OpServerKeyGen:
 		return h.enroll(w, r, p, rq)
+	case est.OpFullCMC:
+		return h.fullCMC(w, r, p, rq)
 	}
 	return 0, est.Errorf(est.ErrNotImplemented, "%s is not supported", op)
 }
 
 // enroll serves simpleenroll, simplereenroll and serverkeygen.
 func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *request) (int, error) {
+	if err := h.limits.check(w, r, h.clock()); err != nil {
+		return 0, err
+	}
 	authn := p.authn
 	if rq.op == est.OpSimpleReenroll {
 		authn = p.renew
@@ -244,6 +266,7 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *r
 	}
 	who, err := authn.Authenticate(r)
 	if err != nil {
+		h.limits.failed(r, err, h.clock())
 		if est.KindOf(err) == est.ErrUnauthorized && p.Accepts(auth.Basic) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="estd", charset="UTF-8"`)
 		}
@@ -255,6 +278,9 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *r
 	}
 	req, err := h.readCSR(w, r)
 	if err != nil {
+		return 0, err
+	}
+	if err := h.checkLink(r, req, p, who); err != nil {
 		return 0, err
 	}
 	if rq.op == est.OpSimpleReenroll {
@@ -298,6 +324,13 @@ func (h *Handler) readCSR(w http.ResponseWriter, r *http.Request) (*x509.Certifi
 	if err != nil || !strings.EqualFold(mt, est.MediaPKCS10) {
 		return nil, est.Errorf(est.ErrMediaType, "Content-Type must be %s", est.MediaPKCS10)
 	}
+	if r.ContentLength > h.maxBody {
+		// Refuse at once rather than wait for a body announced too large.
+		// Reading one byte past a zero limit makes net/http close the
+		// connection only once the client could read the 413.
+		io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 0))
+		return nil, est.Errorf(est.ErrTooLarge, "body over %d bytes", h.maxBody)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -324,7 +357,7 @@ func checkRenewal(req *x509.CertificateRequest, who auth.Identity, label string)
 	if who.Profile != label {
 		return est.Errorf(est.ErrForbidden, "the certificate was issued under label %q; renew it there", who.Profile)
 	}
-	if !SameName(req.RawSubject, who.Cert.RawSubject) {
+	if !est.SameName(req.RawSubject, who.Cert.RawSubject) {
 		return est.Errorf(est.ErrForbidden, "the CSR's subject differs from the certificate being renewed")
 	}
 	if !SameSANs(req, who.Cert) {

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"github.com/estkit/estkit/server"
 	"net/http"
 	"slices"
 	"strings"
@@ -123,7 +122,7 @@ func TestReenroll(t *testing.T) {
 		if status != 200 {
 			t.Fatalf("%d %s", status, reason)
 		}
-		if !server.SameName(got.RawSubject, cert.RawSubject) || !slices.Equal(got.DNSNames, cert.DNSNames) || got.SerialNumber.Cmp(cert.SerialNumber) == 0 {
+		if !est.SameName(got.RawSubject, cert.RawSubject) || !slices.Equal(got.DNSNames, cert.DNSNames) || got.SerialNumber.Cmp(cert.SerialNumber) == 0 {
 			t.Error("renewed certificate differs in subject/SAN or reuses the serial")
 		}
 		rec, err := s.Daemon.Store.BySerial(context.Background(), got.SerialNumber)

@@ -14,8 +14,13 @@ import (
 // serverKeyGen serves RFC 7030 4.4: it generates a key pair of the type of
 // the CSR's key (the CSR names the subject and SANs; its key only proves the
 // requester made the request), issues a certificate for the new key, and
-// returns both as multipart/mixed. The private key is not stored.
+// returns both as multipart/mixed. The private key is not stored; it is
+// encrypted when the CSR asks for it (RFC 7030 4.4.2).
 func (h *Handler) serverKeyGen(w http.ResponseWriter, ctx context.Context, req *x509.CertificateRequest, p *label, rq *request) (int, error) {
+	rcpt, err := h.keyRecipient(req, p, rq.who) // RFC 7030 4.4.1.1, 4.4.1.2: see keygen_encrypt.go
+	if err != nil {
+		return 0, err
+	}
 	kt, err := ca.KeyTypeOf(req.PublicKey)
 	if err != nil || !slices.Contains(p.KeyTypes, kt) {
 		kt = p.KeyTypes[0]
@@ -50,7 +55,14 @@ func (h *Handler) serverKeyGen(w http.ResponseWriter, ctx context.Context, req *
 	if err != nil {
 		return 0, est.Wrap(est.ErrInternal, err, "encoding failed")
 	}
-	ctype, body, err := est.WriteServerKeyGen(&est.ServerKeyGenResponse{Key: pkcs8, Certs: p7})
+	resp := &est.ServerKeyGenResponse{Key: pkcs8, Certs: p7}
+	if rcpt != nil {
+		if resp.Key, err = h.encryptKey(pkcs8, rcpt); err != nil {
+			return 0, err
+		}
+		resp.KeyEncrypted = true
+	}
+	ctype, body, err := est.WriteServerKeyGen(resp)
 	if err != nil {
 		return 0, est.Wrap(est.ErrInternal, err, "encoding failed")
 	}

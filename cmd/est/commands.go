@@ -180,6 +180,9 @@ func cmdCSR(ctx context.Context, e *env, args []string) error {
 		for _, oid := range w.unsupported {
 			fmt.Fprintf(e.stderr, "est: note: the server asks for %s, which est csr does not fill in\n", named(oid))
 		}
+		if w.link {
+			fmt.Fprintf(e.stderr, "est: note: the server asks for CSRs linked to their TLS connection (challengePassword, RFC 7030 3.5), which only est enroll can make\n")
+		}
 	}
 	key, generated, err := k.key(w)
 	if err != nil {
@@ -233,6 +236,7 @@ type enrollFlags struct {
 	k       keySpec
 	csrFile string
 	o       output
+	pop     popFlags // -link, and for serverkeygen key encryption (pop.go)
 }
 
 func (ef *enrollFlags) register(fs *flag.FlagSet, serverKeyGen bool) {
@@ -248,6 +252,7 @@ func (ef *enrollFlags) register(fs *flag.FlagSet, serverKeyGen bool) {
 	ef.o.register(fs, "certificate")
 	fs.StringVar(&ef.o.keyout, "keyout", "", "write the private key to this `file` (mode 0600)")
 	fs.StringVar(&ef.o.dir, "dir", "", "write key, CSR, CA chain (PEM and PKCS#7), certificate and a .tar.gz of them into this `directory`")
+	ef.pop.register(fs, serverKeyGen)
 }
 
 // resolveKey settles which key the CSR is made for: -csr-key, or -key when
@@ -327,17 +332,17 @@ func (ef *enrollFlags) enroll(ctx context.Context, e *env, op est.Operation) err
 	if err != nil {
 		return err
 	}
-	var res *client.Enrollment
 	if op == est.OpServerKeyGen {
-		res, err = c.ServerKeyGen(ctx, csr)
-		if err == nil {
-			if res.KeyEncrypted || res.Key == nil {
-				return fmt.Errorf("the server returned an encrypted key, which est cannot decrypt yet")
-			}
-			key, generated = res.Key, true
+		if csr, err = ef.pop.encrypt(c, csr, key); err != nil {
+			return err
 		}
-	} else {
-		res, err = c.Enroll(ctx, csr)
+	}
+	res, err := ef.pop.send(ctx, c, op, csr, key, w.link)
+	if err == nil && op == est.OpServerKeyGen {
+		if res.KeyEncrypted || res.Key == nil {
+			return errEncryptedKey
+		}
+		key, generated = res.Key, true
 	}
 	if err != nil {
 		return err
@@ -358,6 +363,7 @@ func cmdReenroll(ctx context.Context, e *env, args []string) error {
 	ef.o.register(fs, "renewed certificate")
 	fs.StringVar(&ef.o.keyout, "keyout", "", "with -rekey: write the new private key to this `file` (mode 0600)")
 	fs.StringVar(&ef.o.dir, "dir", "", "write key, CSR, CA chain, certificate and a .tar.gz of them into this `directory`")
+	ef.pop.register(fs, false)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -398,7 +404,14 @@ func cmdReenroll(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := c.Reenroll(ctx, csr)
+	csrKey := key
+	switch {
+	case ef.csrFile != "":
+		csrKey = nil
+	case *rekey:
+		csrKey = newKeyOut
+	}
+	res, err := ef.pop.send(ctx, c, est.OpSimpleReenroll, csr, csrKey, false)
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,9 @@ type wanted struct {
 	sigAlg  x509.SignatureAlgorithm
 	// unsupported lists OIDs the server asked for that this tool does not fill in.
 	unsupported []string
+	// link: the server asks for challengePassword, a CSR linked to its TLS
+	// connection (RFC 7030 3.5).
+	link bool
 }
 
 // fromCSRAttrs reads a server's csrattrs.
@@ -106,6 +109,8 @@ func fromCSRAttrs(attrs est.CSRAttrs) wanted {
 			w.sigAlg = x509.ECDSAWithSHA384
 		case it.OID.Equal(est.OIDSHA256WithRSA):
 			w.sigAlg = x509.SHA256WithRSA
+		case it.OID.Equal(est.OIDChallengePassword), it.Attribute != nil && it.Attribute.Type.Equal(est.OIDChallengePassword):
+			w.link = true
 		default:
 			oid := it.OID
 			if it.Attribute != nil {

@@ -69,9 +69,14 @@ func init() {
 			"est reenroll -server HOST:PORT -anchor root.pem -cert cert.pem -key key.pem -out cert.pem", cmdReenroll},
 		{"serverkeygen", "-cn CN [-dns ...] [-key-type T] -keyout KEY -out CERT", "have the server make the key (serverkeygen)",
 			"est serverkeygen -server HOST:PORT -anchor root.pem -user est -cn sensor-7 -keyout key.pem -out cert.pem", cmdServerKeyGen},
+		{"fullcmc", "-cn CN [-dns ...] [-ra] -keyout KEY -out CERT | -revoke SERIAL [-reason R] -cert RA.pem -key RA.key", "enroll or revoke with Full CMC (fullcmc)",
+			"est fullcmc -server HOST:PORT -anchor root.pem -user est -cn device-1 -keyout key.pem -out cert.pem", cmdFullCMC},
 		{"check", "-server HOST:PORT -anchor ROOT.pem -manufacturer-cert F -manufacturer-key F -rogue-cert F -rogue-key F [-expired-cert F -expired-key F] [-user NAME] [-client-label L] [-server-label L] [-json] [-junit FILE] | -self",
 			"check that a server conforms to RFC 7030, 8951 and 8996",
 			"est check -server HOST:PORT -anchor root.pem -manufacturer-cert dev.pem -manufacturer-key dev.key -rogue-cert rogue.pem -rogue-key rogue.key -user est", cmdCheck},
+		{"bench", "-server HOST:PORT -anchor ROOT.pem -op enroll|reenroll|serverkeygen|cacerts [-c N] [-n N | -d DURATION] [-conn keepalive|new|resume] [-key-type T] [-json]",
+			"measure a server: requests/s and latency under load",
+			"est bench -server HOST:PORT -anchor root.pem -user est -op enroll -c 16 -d 30s", cmdBench},
 		{"version", "", "print the version", "est version", cmdVersion},
 	}
 }

@@ -173,6 +173,7 @@ func run(ctx context.Context, args []string, e env) int {
 		OCSPURL:        cfg.OCSPURL,
 		StoreDSN:       cfg.Store.Postgres(),
 		Timeouts:       cfg.Timeouts.Server(),
+		Limits:         estd.Limits{MaxConnections: cfg.Limits.MaxConnections, MaxHandshakes: cfg.Limits.MaxHandshakes, Auth: cfg.Limits.Auth()},
 		Key:            estd.KeyOptions{Ref: cfg.CAKey, PassphraseFile: cfg.CAKeyPassphraseFile},
 		Logger:         logger,
 	})
@@ -274,8 +275,8 @@ func reload(d *estd.Daemon, resolve func() (*config.Config, error), running *con
 	}
 	if cfg.Listen != running.Listen || cfg.Data != running.Data || cfg.PKIListen != running.PKIListen ||
 		cfg.MetricsListen != running.MetricsListen || cfg.AdminListen != running.AdminListen || cfg.Store != running.Store ||
-		cfg.Timeouts != running.Timeouts || !slices.Equal(cfg.Hostnames, running.Hostnames) || cfg.TLS.MinVersion != running.TLS.MinVersion {
-		logger.Warn("reload: listeners, data directory, store, host names, timeouts and TLS settings change only on restart")
+		cfg.Timeouts != running.Timeouts || cfg.Limits != running.Limits || !slices.Equal(cfg.Hostnames, running.Hostnames) || cfg.TLS.MinVersion != running.TLS.MinVersion {
+		logger.Warn("reload: listeners, data directory, store, host names, timeouts, limits and TLS settings change only on restart")
 	}
 	logger.Info("reloaded users, manufacturer anchors and profiles")
 }

@@ -15,13 +15,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +54,9 @@ type Options struct {
 	TLS server.TLSPolicy
 	// Timeouts against slow clients; zero fields take the defaults.
 	Timeouts server.Timeouts
+	// Limits cap connections, TLS handshakes and failed authentication;
+	// zero fields take the defaults.
+	Limits Limits
 	// CRLURL and OCSPURL go into issued certificates when set.
 	CRLURL, OCSPURL string
 	// StoreDSN selects PostgreSQL; "" keeps SQLite in the data directory.
@@ -162,10 +163,17 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		Logger:   o.Logger,
 		MaxBody:  o.MaxBody,
 		Clock:    o.Clock,
+
+		AuthLimits: o.Limits.Auth,
 	})
 	if err != nil {
 		return nil, err
 	}
+	keks, err := d.loadKEKs()
+	if err != nil {
+		return nil, err
+	}
+	d.Handler.SetKEKs(keks)
 	ok = true
 	return d, nil
 }
@@ -191,8 +199,9 @@ func (d *Daemon) loadUsers() error {
 	return nil
 }
 
-// Reload reads the users file and the manufacturer anchors again and, when
-// profiles is not nil, replaces the labels served. On error nothing changes.
+// Reload reads the users file, the manufacturer anchors and the
+// serverkeygen keys again and, when profiles is not nil, replaces the
+// labels served. On error nothing changes.
 func (d *Daemon) Reload(manufacturerCA string, profiles []*ca.Profile) error {
 	if profiles != nil {
 		// Check the profiles first: SetProfiles changes nothing on error, and
@@ -201,9 +210,14 @@ func (d *Daemon) Reload(manufacturerCA string, profiles []*ca.Profile) error {
 			return err
 		}
 	}
+	keks, err := d.loadKEKs()
+	if err != nil {
+		return err
+	}
 	if err := d.reloadCredentials(manufacturerCA); err != nil {
 		return err
 	}
+	d.Handler.SetKEKs(keks)
 	if profiles != nil {
 		return d.Handler.SetProfiles(profiles)
 	}
@@ -294,11 +308,13 @@ const ShutdownTimeout = 30 * time.Second
 
 // Serve serves EST over TLS on ln until ctx is done, then shuts down
 // gracefully: it stops accepting, lets in-flight requests finish (up to
-// ShutdownTimeout) and returns.
+// ShutdownTimeout) and returns. Connections and TLS handshakes are capped
+// by Options.Limits; handshakes happen in the listener (see tlsListener).
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	srv := server.HTTPServer(d.Handler, d.TLSConfig(), d.opts.Timeouts)
-	srv.ErrorLog = log.New(&errorLog{log: d.opts.Logger, metrics: d.Metrics}, "", 0)
-	return serve(ctx, srv, func() error { return srv.ServeTLS(ln, "", "") })
+	srv.ErrorLog = slog.NewLogLogger(d.opts.Logger.Handler(), slog.LevelWarn)
+	tln := newTLSListener(ln, srv, d.opts.Limits, d.Metrics, newListenerMetrics(d.Registry), d.opts.Logger)
+	return serve(ctx, srv, func() error { return srv.Serve(tln) })
 }
 
 // serve runs srv until ctx is done, then shuts it down gracefully.
@@ -373,44 +389,6 @@ func (d *Daemon) Ready(ctx context.Context) error {
 		return fmt.Errorf("CA key: %w", err)
 	}
 	return nil
-}
-
-// errorLog receives net/http's error log: TLS handshake failures are counted
-// by reason and logged at debug level, the rest at warning level.
-type errorLog struct {
-	log     *slog.Logger
-	metrics *server.Metrics
-}
-
-func (e *errorLog) Write(p []byte) (int, error) {
-	msg := strings.TrimSpace(string(p))
-	if _, reason, ok := strings.Cut(msg, "TLS handshake error from "); ok {
-		e.metrics.HandshakeFailure(handshakeReason(reason))
-		e.log.Debug("TLS handshake failed", "detail", reason)
-		return len(p), nil
-	}
-	e.log.Warn("http server", "detail", msg)
-	return len(p), nil
-}
-
-// handshakeReason sorts a handshake error into a few stable metric labels.
-func handshakeReason(detail string) string {
-	d := strings.ToLower(detail)
-	switch {
-	case strings.Contains(d, "version"):
-		return "protocol_version"
-	case strings.Contains(d, "cipher"):
-		return "no_cipher_suite"
-	case strings.Contains(d, "certificate"):
-		return "certificate"
-	case strings.Contains(d, "eof"), strings.Contains(d, "reset by peer"):
-		return "closed"
-	case strings.Contains(d, "timeout"), strings.Contains(d, "deadline"):
-		return "timeout"
-	case strings.Contains(d, "first record does not look like a tls handshake"):
-		return "not_tls"
-	}
-	return "other"
 }
 
 // Close releases the store and the CA key.

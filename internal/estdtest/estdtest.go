@@ -51,6 +51,9 @@ type Options struct {
 	Timeouts  server.Timeouts
 	Clock     func() time.Time
 	Logger    *slog.Logger
+	// Limits default to estd's; a test that fails authentication on purpose
+	// more than 10 times from loopback turns Limits.Auth off (NoAuthLimits).
+	Limits estd.Limits
 }
 
 // Start runs estd on 127.0.0.1 with a new data directory until the test ends.
@@ -72,6 +75,7 @@ func Start(tb testing.TB, o Options) *Server {
 		MaxBody:        o.MaxBody,
 		TLS:            o.TLS,
 		Timeouts:       o.Timeouts,
+		Limits:         o.Limits,
 		Logger:         o.Logger,
 		Clock:          o.Clock,
 	}
@@ -139,3 +143,7 @@ func (s *Server) Client(certs ...tls.Certificate) *http.Client {
 		},
 	}
 }
+
+// NoAuthLimits turns off the limits on failed authentication, for tests
+// that fail on purpose many times from one address.
+var NoAuthLimits = estd.Limits{Auth: server.AuthLimits{PerIP: server.RateLimit{Off: true}, PerUser: server.RateLimit{Off: true}}}

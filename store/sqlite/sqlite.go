@@ -47,6 +47,8 @@ const (
 type Store struct {
 	w *sql.DB // the single writer connection
 	r *sql.DB // query-only connections
+	// puts groups concurrent Puts into shared transactions (batch.go).
+	puts *committer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -85,7 +87,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &Store{w: w, r: r}, nil
+	puts, err := newCommitter(ctx, w)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
+	}
+	return &Store{w: w, r: r, puts: puts}, nil
 }
 
 // createFile creates the database file with mode 0600 unless it exists, so
@@ -130,7 +138,7 @@ func dsn(path string, readOnly bool) string {
 // Close closes the database. The writer is closed last so that, as the last
 // connection, it checkpoints the WAL into the database file.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.puts.close(), s.r.Close(), s.w.Close())
 }
 
 // Ping reports whether the database can be read.
@@ -159,6 +167,7 @@ INSERT INTO certificates (
 
 // Put records rec. It returns an error wrapping store.ErrDuplicate if the
 // serial is already recorded. When Put returns nil the record is on disk.
+// Concurrent Puts share a transaction and its fsync (see batch.go).
 func (s *Store) Put(ctx context.Context, rec *store.Record) error {
 	if rec == nil {
 		return errors.New("store/sqlite: put: nil record")
@@ -180,9 +189,9 @@ func (s *Store) Put(ctx context.Context, rec *store.Record) error {
 	if rec.RevokedAt.IsZero() {
 		times[3] = nil
 	}
-	_, err = s.w.ExecContext(ctx, insertRecord,
+	err = s.puts.put(ctx, []any{
 		serial, rec.Subject, sans, times[0], times[1], rec.KeyAlgorithm, rec.Profile,
-		rec.Requester, rec.AuthMethod, times[2], rec.DER, rec.Revoked, times[3], rec.RevocationReason)
+		rec.Requester, rec.AuthMethod, times[2], rec.DER, rec.Revoked, times[3], rec.RevocationReason})
 	if isUniqueViolation(err) {
 		return fmt.Errorf("store/sqlite: put %s: %w", serial, store.ErrDuplicate)
 	}

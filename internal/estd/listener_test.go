@@ -1,0 +1,317 @@
+package estd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/estkit/estkit"
+	"github.com/estkit/estkit/auth"
+	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/internal/testpki"
+)
+
+// testDaemon is an estd serving on loopback with limits lim and a
+// manufacturer CA among its anchors.
+type testDaemon struct {
+	*Daemon
+	addr string
+	mfr  *testpki.CA
+}
+
+func startDaemon(t *testing.T, lim Limits) *testDaemon {
+	t.Helper()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// An empty users file: no bootstrap user, no bcrypt at start.
+	if err := auth.NewUsers().Save(filepath.Join(data, UsersFile)); err != nil {
+		t.Fatal(err)
+	}
+	mfr := testpki.Manufacturer(t, time.Now())
+	mfrFile := filepath.Join(dir, "manufacturer.pem")
+	testpki.WriteCerts(t, mfrFile, mfr.Cert)
+	d, err := Open(context.Background(), Options{DataDir: data, ManufacturerCA: mfrFile, Limits: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		d.Close()
+	})
+	return &testDaemon{Daemon: d, addr: ln.Addr().String(), mfr: mfr}
+}
+
+func (d *testDaemon) roots() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(d.Root)
+	return p
+}
+
+// metric returns the value of the sample line that starts with series
+// (name and labels as the text exposition writes them), 0 if none.
+func (d *testDaemon) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	sc := bufio.NewScanner(rec.Body)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			var v float64
+			fmt.Sscan(rest, &v)
+			return v
+		}
+	}
+	return 0
+}
+
+// eventually polls cond until it holds, failing the test after 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// TestListenerServesHTTP2AndClientCerts: handshakes done by the listener
+// still give net/http an HTTP/2 connection (ALPN) and the handler the
+// client's certificate, over HTTP/2 and HTTP/1.1.
+func TestListenerServesHTTP2AndClientCerts(t *testing.T) {
+	d := startDaemon(t, Limits{})
+	device, key := d.mfr.Device(t, "SN-LISTENER", time.Now())
+	for _, h2 := range []bool{true, false} {
+		t.Run(fmt.Sprintf("h2=%v", h2), func(t *testing.T) {
+			tr := &http.Transport{
+				TLSClientConfig:   &tls.Config{RootCAs: d.roots(), Certificates: []tls.Certificate{testpki.TLSCertificate(device, key)}},
+				ForceAttemptHTTP2: h2,
+			}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			csr := testpki.CSR(t, testpki.Key(t, ca.P256), "listener", nil, nil)
+			req, _ := http.NewRequest("POST", "https://"+d.addr+est.Path("", est.OpSimpleEnroll), bytes.NewReader(est.EncodeBase64(csr)))
+			req.Header.Set("Content-Type", est.MediaPKCS10)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := "HTTP/1.1"
+			if h2 {
+				want = "HTTP/2.0"
+			}
+			if resp.Proto != want {
+				t.Errorf("protocol %s, want %s", resp.Proto, want)
+			}
+			if resp.StatusCode != 200 {
+				t.Fatalf("enrollment with a manufacturer certificate: %d %s", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// TestConnectionCap: with room for two connections, a third is accepted
+// and closed at once, counted; once one closes, a new one is served.
+func TestConnectionCap(t *testing.T) {
+	d := startDaemon(t, Limits{MaxConnections: 2})
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", d.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	eventually(t, "two open connections", func() bool { return d.metric(t, "estd_connections_open") == 2 })
+
+	extra, err := net.Dial("tcp", d.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("third connection: read %v, want it closed by the server", err)
+	}
+	if n := d.metric(t, `estd_connections_refused_total{reason="max_connections"}`); n != 1 {
+		t.Errorf("refused connections counted %v, want 1", n)
+	}
+
+	held[0].Close()
+	eventually(t, "a free connection slot", func() bool { return d.metric(t, "estd_connections_open") == 1 })
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: d.roots()}}}
+	resp, err := c.Get("https://" + d.addr + est.Path("", est.OpCACerts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("cacerts after a slot freed: %d", resp.StatusCode)
+	}
+}
+
+// TestSlowHandshake: a client that connects and never sends a ClientHello
+// holds the only handshake slot until the handshake timeout, no longer;
+// then it is cut off, counted as a timeout, and the next client is served.
+func TestSlowHandshake(t *testing.T) {
+	const timeout = time.Second // a real handshake under -race on a busy machine fits
+	d := startDaemon(t, Limits{MaxHandshakes: 1, HandshakeTimeout: timeout})
+	slow, err := net.Dial("tcp", d.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	start := time.Now()
+	eventually(t, "the slow handshake to take the slot", func() bool { return d.metric(t, "estd_tls_handshakes_in_progress") == 1 })
+
+	// Meanwhile another client waits for the slot (or, if its wait ran out
+	// first, is closed and tries again) and is served once the slot frees.
+	served := make(chan error, 1)
+	go func() {
+		for {
+			c, err := tls.Dial("tcp", d.addr, &tls.Config{RootCAs: d.roots()})
+			if err == nil {
+				c.Close()
+				served <- nil
+				return
+			}
+			if time.Since(start) > 10*time.Second {
+				served <- err
+				return
+			}
+		}
+	}()
+
+	slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := slow.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("slow client: read %v, want it closed by the server", err)
+	}
+	if held := time.Since(start); held > 5*timeout {
+		t.Errorf("slow client held the slot for %v, timeout %v", held, timeout)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("next client: %v", err)
+	}
+	if n := d.metric(t, `estd_tls_handshake_failures_total{reason="timeout"}`); n < 1 {
+		t.Errorf("timeouts counted %v, want the slow client's", n)
+	}
+	// The client is done before the server has read its Finished.
+	eventually(t, "no handshake in progress", func() bool { return d.metric(t, "estd_tls_handshakes_in_progress") == 0 })
+}
+
+// TestHandshakeFailureReasons: each kind of failed handshake is counted
+// under its own reason.
+func TestHandshakeFailureReasons(t *testing.T) {
+	d := startDaemon(t, Limits{})
+	cases := []struct {
+		reason string
+		do     func(t *testing.T)
+	}{
+		{"protocol_version", func(t *testing.T) {
+			tlsFails(t, d.addr, &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11, InsecureSkipVerify: true})
+		}},
+		{"no_cipher_suite", func(t *testing.T) {
+			tlsFails(t, d.addr, &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}, InsecureSkipVerify: true})
+		}},
+		{"certificate", func(t *testing.T) {
+			tlsFails(t, d.addr, &tls.Config{}) // the system roots do not know estd's CA
+		}},
+		{"not_tls", func(t *testing.T) {
+			c, err := net.Dial("tcp", d.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			b, _ := io.ReadAll(c)
+			if !strings.Contains(string(b), "HTTP request to an HTTPS server") {
+				t.Errorf("plain HTTP got %q", b)
+			}
+		}},
+		{"closed", func(t *testing.T) {
+			c, err := net.Dial("tcp", d.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, "\x16\x03\x01") // the start of a record, then nothing
+			c.Close()
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.reason, func(t *testing.T) {
+			series := fmt.Sprintf(`estd_tls_handshake_failures_total{reason=%q}`, c.reason)
+			before := d.metric(t, series)
+			c.do(t)
+			eventually(t, series, func() bool { return d.metric(t, series) == before+1 })
+		})
+	}
+	if n := d.metric(t, `estd_tls_handshake_failures_total{reason="other"}`); n != 0 {
+		t.Errorf("%v failures counted as other", n)
+	}
+}
+
+func tlsFails(t *testing.T, addr string, cfg *tls.Config) {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, cfg)
+	if err == nil {
+		c.Close()
+		t.Fatal("handshake succeeded")
+	}
+}
+
+func TestHandshakeReason(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{context.DeadlineExceeded, "timeout"},
+		{io.EOF, "closed"},
+		{&net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, "timeout"},
+		{tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, "not_tls"},
+		{errors.New("tls: client offered only unsupported versions: [302 301]"), "protocol_version"},
+		{errors.New("tls: unsupported SSLv2 handshake received"), "protocol_version"},
+		{errors.New("tls: no cipher suite supported by both client and server; client offered: [c009]"), "no_cipher_suite"},
+		{errors.New("tls: no key exchanges supported by both client and server"), "no_shared_group"},
+		{errors.New("tls: failed to parse client certificate: x509: malformed"), "certificate"},
+		{errors.New("tls: something new"), "other"},
+	} {
+		if got := handshakeReason(c.err); got != c.want {
+			t.Errorf("handshakeReason(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,329 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/estkit/estkit"
+	"github.com/estkit/estkit/auth"
+	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/internal/cputime"
+	"github.com/estkit/estkit/server"
+	"github.com/estkit/estkit/store"
+	"github.com/estkit/estkit/store/sqlite"
+)
+
+// benchParallelism is the number of concurrent requests per GOMAXPROCS in
+// the parallel benchmarks: 8 on two cores is make bench's c=16.
+const benchParallelism = 8
+
+// benchFixture is a Handler wired as estd wires it (metrics, a text logger,
+// Basic auth with the verified-credential cache), in process.
+type benchFixture struct {
+	h              *server.Handler
+	user, password string
+	bodies         [][]byte // base64 CSRs, used round robin
+	next           atomic.Uint64
+}
+
+func newBenchFixture(b *testing.B, caKT ca.KeyType, st store.Store) *benchFixture {
+	b.Helper()
+	now := time.Now()
+	rootKey, err := ca.GenerateKey(ca.P256)
+	if err != nil {
+		b.Fatal(err)
+	}
+	root, err := ca.NewRoot(rootKey, pkix.Name{CommonName: "Bench Root"}, now.Add(-time.Hour), 10*365*24*time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, err := ca.GenerateKey(caKT)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sub, err := ca.NewSubCA(root, rootKey, key.Public(), pkix.Name{CommonName: "Bench Issuing"}, now.Add(-time.Hour), 5*365*24*time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	issuer, err := ca.New(sub, key, []*x509.Certificate{sub, root})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &benchFixture{user: "bench", password: "bench-password"}
+	users := auth.NewUsers()
+	if err := users.Set(f.user, f.password); err != nil {
+		b.Fatal(err)
+	}
+	v := &auth.Verifier{Issuing: sub, Store: st}
+	v.SetUsers(users)
+	f.h, err = server.New(server.Options{
+		Issuer:   issuer,
+		CACerts:  issuer.Chain,
+		Profiles: ca.DefaultProfiles(),
+		Verifier: v,
+		Store:    st,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics:  server.NewMetrics(prometheus.NewRegistry(), nil),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 64 {
+		key, err := ca.GenerateKey(ca.P256)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cn := fmt.Sprintf("bench-device-%04d", i)
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+			Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn + ".example.net"},
+		}, key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.bodies = append(f.bodies, est.EncodeBase64(der))
+	}
+	return f
+}
+
+// enroll sends one simpleenroll through the handler, as a request that
+// arrived over TLS with Basic credentials, and fails b unless it is a 200.
+func (f *benchFixture) enroll(b *testing.B) {
+	body := f.bodies[f.next.Add(1)%uint64(len(f.bodies))]
+	req := httptest.NewRequest("POST", "https://estd.example"+est.Path("", est.OpSimpleEnroll), bytes.NewReader(body))
+	req.TLS = &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS13}
+	req.Header.Set("Content-Type", est.MediaPKCS10)
+	req.SetBasicAuth(f.user, f.password)
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		b.Fatalf("enroll: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// run measures f.enroll, c requests at a time when parallel.
+func (f *benchFixture) run(b *testing.B, parallel bool) {
+	f.enroll(b) // the first Basic verification runs bcrypt; it is cached after
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := cputime.Process()
+	if parallel {
+		b.SetParallelism(benchParallelism)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				f.enroll(b)
+			}
+		})
+	} else {
+		for b.Loop() {
+			f.enroll(b)
+		}
+	}
+	cputime.Report(b, start)
+}
+
+func openBenchSQLite(b *testing.B, path string) *sqlite.Store {
+	b.Helper()
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+// BenchmarkEnroll is the enroll handler end to end in process: decode,
+// verify, authenticate, issue, record, encode. store=sqlite is the durable
+// store estd uses (WAL, synchronous=FULL); store=memory is a map, the
+// baseline the durable store is measured against. par runs 16 requests at
+// a time (on two cores), seq one.
+func BenchmarkEnroll(b *testing.B) {
+	for _, kt := range []ca.KeyType{ca.P256, ca.RSA2048} {
+		for _, stName := range []string{"sqlite", "memory"} {
+			for _, mode := range []string{"par", "seq"} {
+				b.Run(fmt.Sprintf("ca=%s/store=%s/%s", kt, stName, mode), func(b *testing.B) {
+					var st store.Store = newMemStore()
+					if stName == "sqlite" {
+						st = openBenchSQLite(b, filepath.Join(b.TempDir(), "estd.db"))
+					}
+					newBenchFixture(b, kt, st).run(b, mode == "par")
+				})
+			}
+		}
+	}
+}
+
+// scaleRecords is how many certificates BenchmarkEnrollScale puts in the
+// store before it enrolls.
+const scaleRecords = 1_000_000
+
+// BenchmarkEnrollScale enrolls with an empty store and with one that
+// already holds a million certificates, and looks a certificate up by
+// serial in each.
+func BenchmarkEnrollScale(b *testing.B) {
+	dir := b.TempDir()
+	for _, n := range []int{0, scaleRecords} {
+		path := filepath.Join(dir, fmt.Sprintf("estd-%d.db", n))
+		openBenchSQLite(b, path).Close() // create and migrate
+		serials, err := bulkFill(path, n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("records=%d/enroll", n), func(b *testing.B) {
+			newBenchFixture(b, ca.P256, openBenchSQLite(b, path)).run(b, true)
+		})
+		if n == 0 {
+			continue
+		}
+		b.Run(fmt.Sprintf("records=%d/byserial", n), func(b *testing.B) {
+			st := openBenchSQLite(b, path)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				if _, err := st.BySerial(ctx, serials[i%len(serials)]); err != nil {
+					b.Fatal(err)
+				}
+				i += 7919 // a prime stride: lookups all over the index
+			}
+		})
+	}
+}
+
+// bulkFill inserts n synthetic certificate records into the SQLite database
+// at path in large transactions, without fsync (it is setup, not what is
+// measured), and returns a sample of their serials.
+func bulkFill(path string, n int) ([]*big.Int, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	der := make([]byte, 480) // the size of an issued P-256 certificate
+	rand.Read(der)
+	now := time.Now().UTC()
+	const batch = 50_000
+	var sample []*big.Int
+	for done := 0; done < n; done += batch {
+		tx, err := db.Begin()
+		if err != nil {
+			return nil, err
+		}
+		stmt, err := tx.Prepare(`INSERT INTO certificates (serial, subject, sans, not_before, not_after,
+			key_algorithm, profile, requester, auth_method, issued_at, der) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+		for i := done; i < min(done+batch, n); i++ {
+			serial, err := ca.NewSerial()
+			if err != nil {
+				tx.Rollback()
+				return nil, err
+			}
+			if i%1000 == 0 {
+				sample = append(sample, serial)
+			}
+			issued := now.Add(time.Duration(i-n) * time.Second).Format("2006-01-02T15:04:05.000000000Z07:00")
+			cn := fmt.Sprintf("bulk-device-%07d", i)
+			if _, err := stmt.Exec(serial.Text(16), "CN="+cn, `["dns:`+cn+`.example.net"]`, issued, issued,
+				"ECDSA-P256", "", "bench", "basic", issued, der); err != nil {
+				tx.Rollback()
+				return nil, err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, err
+		}
+	}
+	_, err = db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	return sample, err
+}
+
+// memStore is the in-memory baseline: what recording costs when it costs
+// nothing.
+type memStore struct {
+	mu   sync.RWMutex
+	recs map[string]*store.Record
+	seq  []*store.Record
+}
+
+func newMemStore() *memStore { return &memStore{recs: map[string]*store.Record{}} }
+
+func (m *memStore) Put(ctx context.Context, rec *store.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := rec.Serial.Text(16)
+	if _, ok := m.recs[k]; ok {
+		return store.ErrDuplicate
+	}
+	m.recs[k] = rec
+	m.seq = append(m.seq, rec)
+	return nil
+}
+
+func (m *memStore) BySerial(ctx context.Context, serial *big.Int) (*store.Record, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if r, ok := m.recs[serial.Text(16)]; ok {
+		return r, nil
+	}
+	return nil, store.ErrNotFound
+}
+
+func (m *memStore) BySubject(ctx context.Context, subject string) ([]*store.Record, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []*store.Record
+	for _, r := range m.seq {
+		if r.Subject == subject {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) List(ctx context.Context, opts store.ListOptions) ([]*store.Record, string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return slices.Clone(m.seq), "", nil
+}
+
+func (m *memStore) Revoke(ctx context.Context, serial *big.Int, reason int, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.recs[serial.Text(16)]
+	if !ok {
+		return store.ErrNotFound
+	}
+	if !r.Revoked {
+		r.Revoked, r.RevokedAt, r.RevocationReason = true, at, reason
+	}
+	return nil
+}
+
+func (m *memStore) Ping(context.Context) error { return nil }
+func (m *memStore) Close() error               { return nil }
