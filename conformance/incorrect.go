@@ -159,6 +159,18 @@ func checkReenrollOtherSAN(ctx context.Context, s *session) outcome {
 // builds from a good CSR: it must get a 4xx, carry no certificate, and leave
 // the server serving.
 func (s *session) malformed(ctx context.Context, what string, bad func(csr []byte) (contentType string, body []byte, err error)) outcome {
+	return s.malformedOpt(ctx, what, bad, false)
+}
+
+// malformedCutOff is malformed for a body so large that a server may also
+// refuse it by closing the connection while it still arrives (RFC 9110
+// 15.5.14): the client then sees a reset instead of the 413. Nothing is
+// issued either way, and the server must still serve.
+func (s *session) malformedCutOff(ctx context.Context, what string, bad func(csr []byte) (contentType string, body []byte, err error)) outcome {
+	return s.malformedOpt(ctx, what, bad, true)
+}
+
+func (s *session) malformedOpt(ctx context.Context, what string, bad func(csr []byte) (contentType string, body []byte, err error), cutOffOK bool) outcome {
 	cred := s.enrollCred()
 	if cred == nil {
 		return skip(needCredential)
@@ -181,6 +193,12 @@ func (s *session) malformed(ctx context.Context, what string, bad func(csr []byt
 		return fail("%v", err)
 	}
 	r = s.raw(ctx, rawRequest{label: label, op: est.OpSimpleEnroll, contentType: ct, body: body, cred: cred})
+	if cutOffOK && r.err != nil && cutOff(r.err) {
+		if err := s.healthy(ctx); err != nil {
+			return fail("%s: connection closed, and then the server stopped serving: %v", what, err)
+		}
+		return pass("%s: connection closed while the body was sent (%s); nothing issued, still serving", what, errText(r.err))
+	}
 	return s.refused(ctx, what, r, is4xx, "4xx", false)
 }
 
@@ -222,7 +240,7 @@ const hugeBodySize = 4 << 20
 var oidPadding = asn1.ObjectIdentifier{2, 25, 276447221, 31243, 18000, 39442, 271828}
 
 func checkHugeBody(ctx context.Context, s *session) outcome {
-	return s.malformed(ctx, fmt.Sprintf("a %d MiB CSR", hugeBodySize>>20), func([]byte) (string, []byte, error) {
+	return s.malformedCutOff(ctx, fmt.Sprintf("a %d MiB CSR", hugeBodySize>>20), func([]byte) (string, []byte, error) {
 		// A well-formed, correctly signed CSR padded with a large extension:
 		// a server without a size limit would issue for it.
 		key, err := newKey(algECDSA)
