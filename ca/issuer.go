@@ -113,6 +113,10 @@ func (c *CA) template(req *x509.CertificateRequest, p *Profile) (*x509.Certifica
 	if !slices.Contains(p.KeyTypes, kt) {
 		return nil, est.Errorf(est.ErrPolicy, "key type %s is not allowed for this label", kt.Algorithm())
 	}
+	switch req.SignatureAlgorithm {
+	case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.MD5WithRSA, x509.DSAWithSHA1, x509.DSAWithSHA256:
+		return nil, est.Errorf(est.ErrPolicy, "the CSR is signed with %s; sign it with SHA-256 or better", req.SignatureAlgorithm)
+	}
 	sans := SANKinds(req)
 	for kind := range sans {
 		if !slices.Contains(p.SANs, kind) {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,6 +152,16 @@ func TestIssuePolicyRefusals(t *testing.T) {
 		if !errors.Is(err, est.ErrPolicy) {
 			t.Errorf("%s: %v, want ErrPolicy", name, err)
 		}
+	}
+	// A CSR signed with SHA-1 is refused: its signature is the proof of possession.
+	rk, _ := ca.GenerateKey(ca.RSA2048)
+	sha1DER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "sha1"}, SignatureAlgorithm: x509.SHA1WithRSA}, rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha1Req, _ := x509.ParseCertificateRequest(sha1DER)
+	if _, err := c.Issue(context.Background(), sha1Req, profile(""), auth.Identity{}); !errors.Is(err, est.ErrPolicy) || !strings.Contains(err.Error(), "SHA-256") {
+		t.Errorf("SHA-1 CSR: %v, want ErrPolicy naming SHA-256", err)
 	}
 	// A P-224 key is refused whatever the profile says.
 	k, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
