@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,10 +32,6 @@ import (
 	"github.com/estkit/estkit/store"
 	"github.com/estkit/estkit/store/sqlite"
 )
-
-// benchParallelism is the number of concurrent requests per GOMAXPROCS in
-// the parallel benchmarks: 8 on two cores is make bench's c=16.
-const benchParallelism = 8
 
 // benchFixture is a Handler wired as estd wires it (metrics, a text logger,
 // Basic auth with the verified-credential cache), in process.
@@ -119,14 +116,15 @@ func (f *benchFixture) enroll(b *testing.B) {
 	}
 }
 
-// run measures f.enroll, c requests at a time when parallel.
-func (f *benchFixture) run(b *testing.B, parallel bool) {
+// run measures f.enroll, c requests at a time (rounded to a multiple of
+// GOMAXPROCS); c=1 runs them one after the other.
+func (f *benchFixture) run(b *testing.B, c int) {
 	f.enroll(b) // the first Basic verification runs bcrypt; it is cached after
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := cputime.Process()
-	if parallel {
-		b.SetParallelism(benchParallelism)
+	if c > 1 {
+		b.SetParallelism(max(1, c/runtime.GOMAXPROCS(0)))
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				f.enroll(b)
@@ -153,18 +151,18 @@ func openBenchSQLite(b *testing.B, path string) *sqlite.Store {
 // BenchmarkEnroll is the enroll handler end to end in process: decode,
 // verify, authenticate, issue, record, encode. store=sqlite is the durable
 // store estd uses (WAL, synchronous=FULL); store=memory is a map, the
-// baseline the durable store is measured against. par runs 16 requests at
-// a time (on two cores), seq one.
+// baseline the durable store is measured against. c is the number of
+// requests at a time.
 func BenchmarkEnroll(b *testing.B) {
 	for _, kt := range []ca.KeyType{ca.P256, ca.RSA2048} {
-		for _, stName := range []string{"sqlite", "memory"} {
-			for _, mode := range []string{"par", "seq"} {
-				b.Run(fmt.Sprintf("ca=%s/store=%s/%s", kt, stName, mode), func(b *testing.B) {
+		for _, c := range []int{1, 16, 64} {
+			for _, stName := range []string{"sqlite", "memory"} {
+				b.Run(fmt.Sprintf("ca=%s/c=%d/store=%s", kt, c, stName), func(b *testing.B) {
 					var st store.Store = newMemStore()
 					if stName == "sqlite" {
 						st = openBenchSQLite(b, filepath.Join(b.TempDir(), "estd.db"))
 					}
-					newBenchFixture(b, kt, st).run(b, mode == "par")
+					newBenchFixture(b, kt, st).run(b, c)
 				})
 			}
 		}
@@ -188,7 +186,7 @@ func BenchmarkEnrollScale(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("records=%d/enroll", n), func(b *testing.B) {
-			newBenchFixture(b, ca.P256, openBenchSQLite(b, path)).run(b, true)
+			newBenchFixture(b, ca.P256, openBenchSQLite(b, path)).run(b, 16)
 		})
 		if n == 0 {
 			continue
