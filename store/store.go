@@ -7,7 +7,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/big"
+	"strconv"
 	"time"
 )
 
@@ -40,8 +42,31 @@ type Record struct {
 type ListOptions struct {
 	// After is the cursor returned by the previous page; "" starts at the beginning.
 	After string
-	// Limit is the page size; 0 means 100. Backends cap it at 1000.
+	// Limit is the page size; 0 or less means DefaultLimit, and MaxLimit caps it.
 	Limit int
+}
+
+// Page sizes of ListOptions.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Page returns the position a page starts after and its size, for backends
+// whose cursors are the decimal sequence number of the last row of the
+// previous page (0 for the first page).
+func (o ListOptions) Page() (after int64, limit int, err error) {
+	if o.After != "" {
+		after, err = strconv.ParseInt(o.After, 10, 64)
+		if err != nil || after < 0 {
+			return 0, 0, fmt.Errorf("store: invalid cursor %q", o.After)
+		}
+	}
+	limit = o.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	return after, min(limit, MaxLimit), nil
 }
 
 // Store is the durable record of issued certificates. Implementations are

@@ -37,9 +37,6 @@ import (
 )
 
 const (
-	defaultLimit = 100
-	maxLimit     = 1000
-
 	// uniqueViolation is the SQLSTATE of a duplicate key.
 	uniqueViolation = "23505"
 )
@@ -203,7 +200,7 @@ func (s *Store) BySubject(ctx context.Context, subject string) ([]*store.Record,
 // 1000) issued after the cursor opts.After, in issuance order, and the cursor
 // of the next page, which is "" when there are no more records.
 func (s *Store) List(ctx context.Context, opts store.ListOptions) ([]*store.Record, string, error) {
-	after, limit, err := page(opts)
+	after, limit, err := opts.Page()
 	if err != nil {
 		return nil, "", fmt.Errorf("store/postgres: list: %w", err)
 	}
@@ -218,21 +215,6 @@ func (s *Store) List(ctx context.Context, opts store.ListOptions) ([]*store.Reco
 		next = strconv.FormatInt(entries[limit-1].seq, 10)
 	}
 	return records(entries), next, nil
-}
-
-// page returns the cursor and page size of opts.
-func page(opts store.ListOptions) (after int64, limit int, err error) {
-	if opts.After != "" {
-		after, err = strconv.ParseInt(opts.After, 10, 64)
-		if err != nil || after < 0 {
-			return 0, 0, fmt.Errorf("invalid cursor %q", opts.After)
-		}
-	}
-	limit = opts.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	return after, min(limit, maxLimit), nil
 }
 
 // revokeRecord marks a certificate revoked unless it already is: the CASE

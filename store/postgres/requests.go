@@ -65,7 +65,7 @@ func (s *Store) Request(ctx context.Context, id string) (*store.Request, error) 
 
 // Requests implements store.Approvals.
 func (s *Store) Requests(ctx context.Context, status store.RequestStatus, opts store.ListOptions) ([]*store.Request, string, error) {
-	after, limit, err := page(opts)
+	after, limit, err := opts.Page()
 	if err != nil {
 		return nil, "", fmt.Errorf("store/postgres: requests: %w", err)
 	}

@@ -65,18 +65,10 @@ func (s *Store) Request(ctx context.Context, id string) (*store.Request, error) 
 
 // Requests implements store.Approvals.
 func (s *Store) Requests(ctx context.Context, status store.RequestStatus, opts store.ListOptions) ([]*store.Request, string, error) {
-	var after int64
-	if opts.After != "" {
-		var err error
-		if after, err = strconv.ParseInt(opts.After, 10, 64); err != nil || after < 0 {
-			return nil, "", fmt.Errorf("store/sqlite: requests: invalid cursor %q", opts.After)
-		}
+	after, limit, err := opts.Page()
+	if err != nil {
+		return nil, "", fmt.Errorf("store/sqlite: requests: %w", err)
 	}
-	limit := opts.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	limit = min(limit, maxLimit)
 	rows, err := s.r.QueryContext(ctx, selectRequest+` WHERE seq > ? AND (? = '' OR status = ?) ORDER BY seq LIMIT ?`,
 		after, string(status), string(status), limit+1)
 	if err != nil {

@@ -31,9 +31,6 @@ import (
 )
 
 const (
-	defaultLimit = 100
-	maxLimit     = 1000
-
 	// busyTimeout is how long a connection waits for a lock held by another
 	// connection or process (a checkpoint, the sqlite3 shell, estd migrate).
 	busyTimeout = 5 * time.Second
@@ -255,19 +252,10 @@ func (s *Store) BySubject(ctx context.Context, subject string) ([]*store.Record,
 // 1000) issued after the cursor opts.After, in issuance order, and the cursor
 // of the next page, which is "" when there are no more records.
 func (s *Store) List(ctx context.Context, opts store.ListOptions) ([]*store.Record, string, error) {
-	var after int64
-	if opts.After != "" {
-		var err error
-		after, err = strconv.ParseInt(opts.After, 10, 64)
-		if err != nil || after < 0 {
-			return nil, "", fmt.Errorf("store/sqlite: list: invalid cursor %q", opts.After)
-		}
+	after, limit, err := opts.Page()
+	if err != nil {
+		return nil, "", fmt.Errorf("store/sqlite: list: %w", err)
 	}
-	limit := opts.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	limit = min(limit, maxLimit)
 
 	// One extra row tells whether there is a next page.
 	entries, err := s.query(ctx, selectRecord+` WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit+1)

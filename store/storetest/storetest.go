@@ -30,8 +30,8 @@ import (
 
 // Page sizes the store.ListOptions contract fixes.
 const (
-	defaultLimit = 100
-	maxLimit     = 1000
+	defaultLimit = store.DefaultLimit
+	maxLimit     = store.MaxLimit
 )
 
 // Run runs the conformance suite against the backend that open returns. open
