@@ -5,13 +5,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/estkit/estkit/store/internal/migration"
 )
 
 // ErrSchemaTooNew is returned by Open, Migrate and Check for a database whose
@@ -28,37 +26,7 @@ const migrationLock int64 = 0x6573746b6974
 var migrationFiles embed.FS
 
 // migrations[i] takes the schema from version i to version i+1.
-var migrations = mustLoadMigrations()
-
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// mustLoadMigrations reads the embedded migrations, named NNNN_what.sql and
-// numbered from 1 without gaps. A malformed set is a build defect.
-func mustLoadMigrations() []migration {
-	const dir = "migrations"
-	entries, err := fs.ReadDir(migrationFiles, dir)
-	if err != nil {
-		panic(err)
-	}
-	ms := make([]migration, 0, len(entries))
-	for i, e := range entries { // sorted by name
-		prefix, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(prefix)
-		if !ok || err != nil || v != i+1 {
-			panic(fmt.Sprintf("store/postgres: migration %s: want a name starting %04d_", e.Name(), i+1))
-		}
-		b, err := fs.ReadFile(migrationFiles, path.Join(dir, e.Name()))
-		if err != nil {
-			panic(err)
-		}
-		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	return ms
-}
+var migrations = migration.MustLoad(migrationFiles, "migrations", "store/postgres")
 
 // LatestSchemaVersion returns the schema version this package migrates to.
 func LatestSchemaVersion() int { return len(migrations) }
@@ -169,11 +137,11 @@ CREATE TABLE IF NOT EXISTS schema_version (
 		}
 	}
 	for _, m := range migrations[current:] {
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return current, current, fmt.Errorf("migration %s: %w", m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return current, current, fmt.Errorf("migration %s: %w", m.Name, err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES ($1)`, m.version); err != nil {
-			return current, current, fmt.Errorf("migration %s: %w", m.name, err)
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES ($1)`, m.Version); err != nil {
+			return current, current, fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

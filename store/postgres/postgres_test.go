@@ -133,7 +133,7 @@ func TestCheckAndMigrate(t *testing.T) {
 	if _, err := conn.Exec(ctx, `CREATE TABLE schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Exec(ctx, migrations[0].sql); err != nil {
+	if _, err := conn.Exec(ctx, migrations[0].SQL); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.Exec(ctx, `INSERT INTO schema_version (version) VALUES (1)`); err != nil {

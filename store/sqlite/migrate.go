@@ -6,13 +6,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/estkit/estkit/store/internal/migration"
 )
 
 // ErrSchemaTooNew is returned by Open for a database whose schema version is
@@ -23,37 +21,7 @@ var ErrSchemaTooNew = errors.New("database schema is newer than this program sup
 var migrationFiles embed.FS
 
 // migrations[i] takes the schema from version i to version i+1.
-var migrations = mustLoadMigrations()
-
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// mustLoadMigrations reads the embedded migrations, named NNNN_what.sql and
-// numbered from 1 without gaps. A malformed set is a build defect.
-func mustLoadMigrations() []migration {
-	const dir = "migrations"
-	entries, err := fs.ReadDir(migrationFiles, dir)
-	if err != nil {
-		panic(err)
-	}
-	ms := make([]migration, 0, len(entries))
-	for i, e := range entries { // sorted by name
-		prefix, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(prefix)
-		if !ok || err != nil || v != i+1 {
-			panic(fmt.Sprintf("store/sqlite: migration %s: want a name starting %04d_", e.Name(), i+1))
-		}
-		b, err := fs.ReadFile(migrationFiles, path.Join(dir, e.Name()))
-		if err != nil {
-			panic(err)
-		}
-		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	return ms
-}
+var migrations = migration.MustLoad(migrationFiles, "migrations", "store/sqlite")
 
 // migrate brings the schema up to the latest version in one transaction, so
 // a failed migration leaves the database as it was.
@@ -84,12 +52,12 @@ CREATE TABLE IF NOT EXISTS schema_version (
 		return fmt.Errorf("%w: database is at version %d, this program knows up to %d; upgrade it", ErrSchemaTooNew, current, latest)
 	}
 	for _, m := range migrations[current:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 		now := time.Now().UTC().Format(timeLayout)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`, m.version, now); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`, m.Version, now); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
 	return tx.Commit()
