@@ -155,7 +155,7 @@ func TestTLSPolicyNarrowed(t *testing.T) {
 // TestSlowClientsCutOff: a client that never finishes its headers, or its
 // body, is disconnected after the configured timeout; others are served.
 func TestSlowClientsCutOff(t *testing.T) {
-	s := estdtest.Start(t, estdtest.Options{Timeouts: server.Timeouts{ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond}})
+	s := estdtest.Start(t, estdtest.Options{Timeouts: server.Timeouts{ReadHeader: 1500 * time.Millisecond, Read: 3 * time.Second}})
 	slow := map[string]string{
 		"headers never end": "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\n",
 		"body never comes":  "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\nContent-Type: application/pkcs10\r\nContent-Length: 1000\r\n\r\nMIIB",
