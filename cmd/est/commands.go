@@ -303,6 +303,20 @@ func cmdServerKeyGen(ctx context.Context, e *env, args []string) error {
 	return ef.enroll(ctx, e, est.OpServerKeyGen)
 }
 
+// serverWants follows the server's csrattrs for the key type and signature
+// algorithm when the command line names no key and no CSR.
+func (ef *enrollFlags) serverWants(ctx context.Context, e *env, c *client.Client) wanted {
+	if ef.csrFile != "" || ef.k.keyFile != "" || ef.k.keyType != "" {
+		return wanted{}
+	}
+	attrs, err := c.CSRAttrs(ctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "est: note: csrattrs unavailable (%v); using defaults\n", err)
+		return wanted{}
+	}
+	return fromCSRAttrs(attrs)
+}
+
 // enroll runs simpleenroll or serverkeygen and writes what it got.
 func (ef *enrollFlags) enroll(ctx context.Context, e *env, op est.Operation) error {
 	f, err := parseFormat(ef.o.outform)
@@ -319,15 +333,7 @@ func (ef *enrollFlags) enroll(ctx context.Context, e *env, op est.Operation) err
 	if err != nil {
 		return err
 	}
-	var w wanted
-	if ef.csrFile == "" && ef.k.keyFile == "" && ef.k.keyType == "" {
-		// Follow the server's csrattrs for the key type and signature algorithm.
-		if attrs, err := c.CSRAttrs(ctx); err == nil {
-			w = fromCSRAttrs(attrs)
-		} else {
-			fmt.Fprintf(e.stderr, "est: note: csrattrs unavailable (%v); using defaults\n", err)
-		}
-	}
+	w := ef.serverWants(ctx, e, c)
 	csr, key, generated, err := ef.request(w)
 	if err != nil {
 		return err

@@ -60,14 +60,7 @@ func cmdFullCMC(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var w wanted
-	if ef.csrFile == "" && ef.k.keyFile == "" && ef.k.keyType == "" {
-		if attrs, err := c.CSRAttrs(ctx); err == nil {
-			w = fromCSRAttrs(attrs)
-		} else {
-			fmt.Fprintf(e.stderr, "est: note: csrattrs unavailable (%v); using defaults\n", err)
-		}
-	}
+	w := ef.serverWants(ctx, e, c)
 	var csr []byte
 	var key crypto.Signer
 	generated := false
