@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/smallstep/pkcs7"
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // EncodeCertsOnly returns the DER of a certs-only (degenerate) PKCS#7
@@ -15,11 +17,34 @@ func EncodeCertsOnly(certs ...*x509.Certificate) ([]byte, error) {
 	if len(certs) == 0 {
 		return nil, fmt.Errorf("est: certs-only PKCS#7 needs at least one certificate")
 	}
-	var raw []byte
+	// Written directly: every enrollment answers with one, and the
+	// reflection-based encoders cost more than the rest of the response.
+	n := 64
 	for _, c := range certs {
-		raw = append(raw, c.Raw...)
+		n += len(c.Raw)
 	}
-	return pkcs7.DegenerateCertificate(raw)
+	b := cryptobyte.NewFixedBuilder(make([]byte, 0, n))
+	b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) { // ContentInfo
+		b.AddASN1ObjectIdentifier(oidCMSSignedData)
+		b.AddASN1(asn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
+			b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) { // SignedData
+				b.AddASN1Int64(1)                                 // version
+				b.AddASN1(asn1.SET, func(*cryptobyte.Builder) {}) // digestAlgorithms
+				b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					b.AddASN1ObjectIdentifier(oidCMSData) // encapContentInfo, no content
+				})
+				b.AddASN1(asn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
+					for _, c := range certs {
+						b.AddBytes(c.Raw)
+					}
+				})
+				// An empty crls, as estd has always sent (the golden files).
+				b.AddASN1(asn1.Tag(1).ContextSpecific().Constructed(), func(*cryptobyte.Builder) {})
+				b.AddASN1(asn1.SET, func(*cryptobyte.Builder) {}) // signerInfos
+			})
+		})
+	})
+	return b.Bytes()
 }
 
 // ParseCertsOnly parses a certs-only PKCS#7 and returns its certificates in the

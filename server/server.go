@@ -377,7 +377,7 @@ func (h *Handler) issue(ctx context.Context, req *x509.CertificateRequest, p *la
 		}
 		err = h.store.Put(ctx, Record(cert, p.Name, rq.who, h.clock()))
 		if errors.Is(err, store.ErrDuplicate) && attempt == 0 {
-			continue // a 144-bit serial collided: sign again with a new one
+			continue // 112 random bits collided within a millisecond: sign again
 		}
 		if err != nil {
 			h.metrics.StoreError("put")
