@@ -248,3 +248,68 @@ func TestIsConstraint(t *testing.T) {
 		}
 	}
 }
+
+// gatherCommitter is a committer that is not running, for gather alone:
+// yield calls onYield with the number of yields so far; now is a fake
+// clock that onYield may move.
+func gatherCommitter(onYield func(c *committer, n int)) (*committer, *time.Time) {
+	clock := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	c := &committer{puts: make(chan *putRequest, maxBatch), now: func() time.Time { return clock }}
+	n := 0
+	c.yield = func() { n++; onYield(c, n) }
+	return c, &clock
+}
+
+func TestGather(t *testing.T) {
+	first := []*putRequest{{}}
+	t.Run("lone Put commits at once", func(t *testing.T) {
+		yields := 0
+		c, _ := gatherCommitter(func(_ *committer, n int) { yields = n })
+		if got := c.gather(first); len(got) != 1 || yields != 1 {
+			t.Errorf("batch of %d after %d yields, want 1 after 1", len(got), yields)
+		}
+	})
+	t.Run("gathers while Puts arrive", func(t *testing.T) {
+		yields := 0
+		c, _ := gatherCommitter(func(c *committer, n int) {
+			yields = n
+			if n <= 3 { // three rounds bring two Puts each, the fourth none
+				c.puts <- &putRequest{}
+				c.puts <- &putRequest{}
+			}
+		})
+		if got := c.gather(first); len(got) != 7 || yields != 4 {
+			t.Errorf("batch of %d after %d yields, want 7 after 4", len(got), yields)
+		}
+	})
+	t.Run("stops at gatherMax", func(t *testing.T) {
+		yields := 0
+		var clock *time.Time
+		c, clock := gatherCommitter(func(c *committer, n int) {
+			yields = n
+			c.puts <- &putRequest{} // Puts never stop arriving
+			*clock = clock.Add(gatherMax * 2 / 5)
+		})
+		// 0.4, 0.8: go on; 1.2 gatherMax: stop, with that round's Put.
+		if got := c.gather(first); len(got) != 4 || yields != 3 {
+			t.Errorf("batch of %d after %d yields, want 4 after 3", len(got), yields)
+		}
+	})
+	t.Run("stops at maxBatch", func(t *testing.T) {
+		c, _ := gatherCommitter(func(c *committer, n int) {
+			for range 100 {
+				select {
+				case c.puts <- &putRequest{}:
+				default:
+				}
+			}
+		})
+		got := c.gather(first)
+		if len(got) != maxBatch {
+			t.Errorf("batch of %d, want maxBatch %d", len(got), maxBatch)
+		}
+		if len(c.puts) == 0 {
+			t.Error("no Put left waiting: the test did not offer more than maxBatch")
+		}
+	})
+}
