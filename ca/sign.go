@@ -46,7 +46,8 @@ func createCertificate(tmpl, parent *x509.Certificate, pub crypto.PublicKey, key
 	if err != nil {
 		return nil, err
 	}
-	var b cryptobyte.Builder
+	// Sized up front: a growing builder copies everything it holds.
+	b := cryptobyte.NewBuilder(make([]byte, 0, len(tbs)+len(alg)+len(sig)+16))
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddBytes(tbs)
 		b.AddBytes(alg)
@@ -142,7 +143,7 @@ func marshalTBS(tmpl, parent *x509.Certificate, pub, signerPub crypto.PublicKey,
 	if !ok {
 		return nil, false
 	}
-	var b cryptobyte.Builder
+	b := cryptobyte.NewBuilder(make([]byte, 0, 256+len(spki)+len(exts)+len(parent.RawSubject)+len(tmpl.RawSubject)))
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
 			b.AddASN1Int64(2) // v3
@@ -238,7 +239,7 @@ func asn1Time(t time.Time) ([]byte, bool) {
 // identifiers, authority information access, subject alternative name, CRL
 // distribution points), without the enclosing SEQUENCE.
 func marshalExtensions(t *x509.Certificate, akid []byte) ([]byte, bool) {
-	var b cryptobyte.Builder
+	b := cryptobyte.NewBuilder(make([]byte, 0, 1024))
 	ext := func(oid asn1.ObjectIdentifier, critical bool, value func(*cryptobyte.Builder)) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			b.AddASN1ObjectIdentifier(oid)

@@ -28,8 +28,10 @@ import (
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/internal/cputime"
+	"github.com/estkit/estkit/internal/pgtest"
 	"github.com/estkit/estkit/server"
 	"github.com/estkit/estkit/store"
+	"github.com/estkit/estkit/store/postgres"
 	"github.com/estkit/estkit/store/sqlite"
 )
 
@@ -148,19 +150,36 @@ func openBenchSQLite(b *testing.B, path string) *sqlite.Store {
 	return st
 }
 
+// openBenchPostgres opens a new database on the test package's PostgreSQL
+// cluster (fsync and synchronous_commit on; see internal/pgtest).
+func openBenchPostgres(b *testing.B) *postgres.Store {
+	b.Helper()
+	st, err := postgres.Open(context.Background(), pgtest.NewDatabase(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
 // BenchmarkEnroll is the enroll handler end to end in process: decode,
 // verify, authenticate, issue, record, encode. store=sqlite is the durable
-// store estd uses (WAL, synchronous=FULL); store=memory is a map, the
-// baseline the durable store is measured against. c is the number of
+// store estd uses by default (WAL, synchronous=FULL); store=postgres the
+// one of several nodes (a local cluster, fsync on, as internal/pgtest runs
+// it: it is skipped where PostgreSQL is not installed); store=memory is a
+// map, the baseline the durable stores are measured against. c is the number of
 // requests at a time.
 func BenchmarkEnroll(b *testing.B) {
 	for _, kt := range []ca.KeyType{ca.P256, ca.RSA2048} {
 		for _, c := range []int{1, 16, 64} {
-			for _, stName := range []string{"sqlite", "memory"} {
+			for _, stName := range []string{"sqlite", "postgres", "memory"} {
 				b.Run(fmt.Sprintf("ca=%s/c=%d/store=%s", kt, c, stName), func(b *testing.B) {
 					var st store.Store = newMemStore()
-					if stName == "sqlite" {
+					switch stName {
+					case "sqlite":
 						st = openBenchSQLite(b, filepath.Join(b.TempDir(), "estd.db"))
+					case "postgres":
+						st = openBenchPostgres(b)
 					}
 					newBenchFixture(b, kt, st).run(b, c)
 				})

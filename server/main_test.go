@@ -7,9 +7,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/estkit/estkit/auth"
+	"github.com/estkit/estkit/internal/pgtest"
 )
 
 func TestMain(m *testing.M) {
 	auth.BcryptCost = bcrypt.MinCost // hashing strength is tested in package auth
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m)) // the cluster starts only if a benchmark asks for it
 }
