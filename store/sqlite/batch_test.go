@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/estkit/estkit/store"
+	"github.com/estkit/estkit/store/internal/groupcommit"
 )
 
 func batchRecord(i int, serial int64) *store.Record {
@@ -42,9 +43,9 @@ func holdWriter(t *testing.T, s *Store) func() {
 func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(s.puts.puts) < n {
+	for s.puts.Queued() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d Puts queued, want %d", len(s.puts.puts), n)
+			t.Fatalf("%d Puts queued, want %d", s.puts.Queued(), n)
 		}
 		runtime.Gosched()
 	}
@@ -62,10 +63,10 @@ func putAsync(ctx context.Context, s *Store, r *store.Record) <-chan error {
 // holdWriter holds.
 func startFirst(t *testing.T, s *Store, r *store.Record) <-chan error {
 	t.Helper()
-	before := s.puts.taken.Load()
+	before := s.puts.Taken()
 	c := putAsync(t.Context(), s, r)
 	deadline := time.Now().Add(10 * time.Second)
-	for s.puts.taken.Load() == before {
+	for s.puts.Taken() == before {
 		if time.Now().After(deadline) {
 			t.Fatal("the committer did not take the first Put")
 		}
@@ -86,7 +87,7 @@ func TestGroupCommit(t *testing.T) {
 		results = append(results, putAsync(t.Context(), s, batchRecord(i, int64(1000+i))))
 	}
 	waitQueued(t, s, n)
-	before := s.puts.commits.Load()
+	before := s.puts.Commits()
 	release()
 	if err := <-first; err != nil {
 		t.Fatalf("first Put: %v", err)
@@ -96,8 +97,8 @@ func TestGroupCommit(t *testing.T) {
 			t.Errorf("Put %d: %v", i+1, err)
 		}
 	}
-	if got := s.puts.commits.Load() - before; got != 2 {
-		t.Errorf("%d Puts took %d transactions, want 2 (the first alone, then the rest together)", n+1, got)
+	if got := s.puts.Commits() - before; got != 1 {
+		t.Errorf("%d queued Puts took %d transactions after the first's, want 1", n, got)
 	}
 	for i := 0; i <= n; i++ {
 		if _, err := s.BySerial(t.Context(), big.NewInt(int64(1000+i))); err != nil {
@@ -178,7 +179,7 @@ func TestGroupCommitFailedBatch(t *testing.T) {
 	good := putAsync(t.Context(), s, batchRecord(1, 31))
 	waitQueued(t, s, 1)
 	bad := make(chan error, 1)
-	go func() { bad <- s.puts.put(t.Context(), []any{"not enough arguments"}) }()
+	go func() { bad <- s.puts.Put(t.Context(), []any{"not enough arguments"}) }()
 	waitQueued(t, s, 2)
 	release()
 	if err := <-first; err != nil {
@@ -204,12 +205,10 @@ func TestPutAfterClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(t.Context(), batchRecord(0, 40)); !errors.Is(err, errClosed) {
-		t.Fatalf("Put after Close: %v, want errClosed", err)
+	if err := s.Put(t.Context(), batchRecord(0, 40)); !errors.Is(err, groupcommit.ErrClosed) {
+		t.Fatalf("Put after Close: %v, want groupcommit.ErrClosed", err)
 	}
-	if err := s.puts.close(); err != nil {
-		t.Fatalf("closing twice: %v", err)
-	}
+	s.puts.Close() // twice
 }
 
 // TestCloseFailsQueuedPuts: Puts still waiting when the store closes fail
@@ -221,12 +220,12 @@ func TestCloseFailsQueuedPuts(t *testing.T) {
 	queued := putAsync(t.Context(), s, batchRecord(1, 51))
 	waitQueued(t, s, 1)
 	closed := make(chan error, 1)
-	go func() { closed <- s.puts.close() }()
+	go func() { s.puts.Close(); closed <- nil }()
 	release()
 	if err := <-first; err != nil {
 		t.Fatalf("the Put in flight: %v", err)
 	}
-	if err := <-queued; err != nil && !errors.Is(err, errClosed) {
+	if err := <-queued; err != nil && !errors.Is(err, groupcommit.ErrClosed) {
 		t.Fatalf("queued Put: %v, want nil or errClosed", err)
 	}
 	if err := <-closed; err != nil {
@@ -247,69 +246,4 @@ func TestIsConstraint(t *testing.T) {
 			t.Errorf("isConstraint(%v) = true", err)
 		}
 	}
-}
-
-// gatherCommitter is a committer that is not running, for gather alone:
-// yield calls onYield with the number of yields so far; now is a fake
-// clock that onYield may move.
-func gatherCommitter(onYield func(c *committer, n int)) (*committer, *time.Time) {
-	clock := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	c := &committer{puts: make(chan *putRequest, maxBatch), now: func() time.Time { return clock }}
-	n := 0
-	c.yield = func() { n++; onYield(c, n) }
-	return c, &clock
-}
-
-func TestGather(t *testing.T) {
-	first := []*putRequest{{}}
-	t.Run("lone Put commits at once", func(t *testing.T) {
-		yields := 0
-		c, _ := gatherCommitter(func(_ *committer, n int) { yields = n })
-		if got := c.gather(first); len(got) != 1 || yields != 1 {
-			t.Errorf("batch of %d after %d yields, want 1 after 1", len(got), yields)
-		}
-	})
-	t.Run("gathers while Puts arrive", func(t *testing.T) {
-		yields := 0
-		c, _ := gatherCommitter(func(c *committer, n int) {
-			yields = n
-			if n <= 3 { // three rounds bring two Puts each, the fourth none
-				c.puts <- &putRequest{}
-				c.puts <- &putRequest{}
-			}
-		})
-		if got := c.gather(first); len(got) != 7 || yields != 4 {
-			t.Errorf("batch of %d after %d yields, want 7 after 4", len(got), yields)
-		}
-	})
-	t.Run("stops at gatherMax", func(t *testing.T) {
-		yields := 0
-		var clock *time.Time
-		c, clock := gatherCommitter(func(c *committer, n int) {
-			yields = n
-			c.puts <- &putRequest{} // Puts never stop arriving
-			*clock = clock.Add(gatherMax * 2 / 5)
-		})
-		// 0.4, 0.8: go on; 1.2 gatherMax: stop, with that round's Put.
-		if got := c.gather(first); len(got) != 4 || yields != 3 {
-			t.Errorf("batch of %d after %d yields, want 4 after 3", len(got), yields)
-		}
-	})
-	t.Run("stops at maxBatch", func(t *testing.T) {
-		c, _ := gatherCommitter(func(c *committer, n int) {
-			for range 100 {
-				select {
-				case c.puts <- &putRequest{}:
-				default:
-				}
-			}
-		})
-		got := c.gather(first)
-		if len(got) != maxBatch {
-			t.Errorf("batch of %d, want maxBatch %d", len(got), maxBatch)
-		}
-		if len(c.puts) == 0 {
-			t.Error("no Put left waiting: the test did not offer more than maxBatch")
-		}
-	})
 }

@@ -28,6 +28,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/estkit/estkit/store"
+	"github.com/estkit/estkit/store/internal/groupcommit"
 )
 
 const (
@@ -45,7 +46,8 @@ type Store struct {
 	w *sql.DB // the single writer connection
 	r *sql.DB // query-only connections
 	// puts groups concurrent Puts into shared transactions (batch.go).
-	puts *committer
+	puts   *groupcommit.Committer[[]any]
+	insert *sql.Stmt // insertRecord on w, for puts
 }
 
 var _ store.Store = (*Store)(nil)
@@ -84,13 +86,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	puts, err := newCommitter(ctx, w)
+	insert, err := w.PrepareContext(ctx, insertRecord)
 	if err != nil {
 		r.Close()
 		w.Close()
 		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
 	}
-	return &Store{w: w, r: r, puts: puts}, nil
+	bw := &batchWriter{db: w, insert: insert}
+	return &Store{w: w, r: r, puts: groupcommit.New(bw.commit), insert: insert}, nil
 }
 
 // createFile creates the database file with mode 0600 unless it exists, so
@@ -135,7 +138,8 @@ func dsn(path string, readOnly bool) string {
 // Close closes the database. The writer is closed last so that, as the last
 // connection, it checkpoints the WAL into the database file.
 func (s *Store) Close() error {
-	return errors.Join(s.puts.close(), s.r.Close(), s.w.Close())
+	s.puts.Close()
+	return errors.Join(s.insert.Close(), s.r.Close(), s.w.Close())
 }
 
 // Ping reports whether the database can be read.
@@ -186,7 +190,7 @@ func (s *Store) Put(ctx context.Context, rec *store.Record) error {
 	if rec.RevokedAt.IsZero() {
 		times[3] = nil
 	}
-	err = s.puts.put(ctx, []any{
+	err = s.puts.Put(ctx, []any{
 		serial, rec.Subject, sans, times[0], times[1], rec.KeyAlgorithm, rec.Profile,
 		rec.Requester, rec.AuthMethod, times[2], rec.DER, rec.Revoked, times[3], rec.RevocationReason})
 	if isUniqueViolation(err) {

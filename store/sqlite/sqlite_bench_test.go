@@ -46,7 +46,7 @@ func BenchmarkPut(b *testing.B) {
 				}
 			}
 			b.ReportAllocs()
-			commits := s.puts.commits.Load()
+			commits := s.puts.Commits()
 			start := cputime.Process()
 			if c == 1 {
 				for b.Loop() {
@@ -61,7 +61,7 @@ func BenchmarkPut(b *testing.B) {
 				})
 			}
 			cputime.Report(b, start)
-			b.ReportMetric(float64(b.N)/float64(max(1, s.puts.commits.Load()-commits)), "records/commit")
+			b.ReportMetric(float64(b.N)/float64(max(1, s.puts.Commits()-commits)), "records/commit")
 		})
 	}
 }
