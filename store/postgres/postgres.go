@@ -34,6 +34,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/estkit/estkit/store"
+	"github.com/estkit/estkit/store/internal/groupcommit"
 )
 
 const (
@@ -46,6 +47,8 @@ const (
 // share one database.
 type Store struct {
 	pool *pgxpool.Pool
+	// puts groups concurrent Puts into shared transactions (batch.go).
+	puts *groupcommit.Committer[putItem]
 }
 
 var _ store.Store = (*Store)(nil)
@@ -61,7 +64,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("store/postgres: open: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool}
+	s.puts = groupcommit.New(s.commitBatch)
+	return s, nil
 }
 
 // newPool returns a pool for dsn, which may carry pgxpool's pool_*
@@ -99,6 +104,7 @@ func keepDurable(ctx context.Context, conn *pgx.Conn) error {
 
 // Close closes the pool, waiting for connections in use to be returned.
 func (s *Store) Close() error {
+	s.puts.Close()
 	s.pool.Close()
 	return nil
 }
@@ -131,30 +137,39 @@ INSERT INTO certificates (
 // serial is already recorded. When Put returns nil the record is committed
 // and flushed.
 func (s *Store) Put(ctx context.Context, rec *store.Record) error {
+	it, err := newPutItem(rec)
+	if err != nil {
+		return err
+	}
+	err = s.puts.Put(ctx, it)
+	if errors.Is(err, store.ErrDuplicate) || isDuplicateSerial(err) {
+		return fmt.Errorf("store/postgres: put %s: %w", it.serial, store.ErrDuplicate)
+	}
+	if err != nil {
+		return fmt.Errorf("store/postgres: put %s: %w", it.serial, err)
+	}
+	return nil
+}
+
+// newPutItem checks rec and returns the arguments of insertRecord for it.
+func newPutItem(rec *store.Record) (putItem, error) {
 	if rec == nil {
-		return errors.New("store/postgres: put: nil record")
+		return putItem{}, errors.New("store/postgres: put: nil record")
 	}
 	if rec.Serial == nil || rec.Serial.Sign() <= 0 {
-		return fmt.Errorf("store/postgres: put: serial %v is not positive", rec.Serial)
+		return putItem{}, fmt.Errorf("store/postgres: put: serial %v is not positive", rec.Serial)
 	}
 	serial := serialKey(rec.Serial)
 	var times [4]time.Time
 	for i, t := range []time.Time{rec.NotBefore, rec.NotAfter, rec.IssuedAt, rec.RevokedAt} {
 		var err error
 		if times[i], err = checkTime(t); err != nil {
-			return fmt.Errorf("store/postgres: put %s: %w", serial, err)
+			return putItem{}, fmt.Errorf("store/postgres: put %s: %w", serial, err)
 		}
 	}
-	_, err := s.pool.Exec(ctx, insertRecord,
+	return putItem{serial: serial, args: []any{
 		serial, rec.Subject, nonNil(rec.SANs), times[0], times[1], rec.KeyAlgorithm, rec.Profile,
-		rec.Requester, rec.AuthMethod, times[2], nonNil(rec.DER), rec.Revoked, nullTime(times[3]), rec.RevocationReason)
-	if isDuplicateSerial(err) {
-		return fmt.Errorf("store/postgres: put %s: %w", serial, store.ErrDuplicate)
-	}
-	if err != nil {
-		return fmt.Errorf("store/postgres: put %s: %w", serial, err)
-	}
-	return nil
+		rec.Requester, rec.AuthMethod, times[2], nonNil(rec.DER), rec.Revoked, nullTime(times[3]), rec.RevocationReason}}, nil
 }
 
 // isDuplicateSerial reports whether err is PostgreSQL refusing a second
