@@ -115,6 +115,11 @@ type TLS struct {
 	// CipherSuites are IANA names of TLS 1.2 suites, a subset of
 	// server.CipherSuites; empty means all of those.
 	CipherSuites []string `yaml:"cipher_suites"`
+	// PostQuantum offers the hybrid post-quantum key exchange
+	// X25519MLKEM768 to clients that support it (default true); false
+	// leaves X25519 first for everyone, ~85 us of server CPU less per full
+	// handshake (see server.TLSPolicy.NoPostQuantum).
+	PostQuantum *bool `yaml:"post_quantum"`
 }
 
 // Policy returns the server.TLSPolicy of t.
@@ -135,6 +140,7 @@ func (t TLS) Policy() (server.TLSPolicy, error) {
 		}
 		p.CipherSuites = append(p.CipherSuites, id)
 	}
+	p.NoPostQuantum = t.PostQuantum != nil && !*t.PostQuantum
 	return p, nil
 }
 

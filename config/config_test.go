@@ -153,3 +153,23 @@ func TestTLSPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTLSPostQuantum(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		noPQ bool
+	}{
+		{"tls: {}\n", false},
+		{"tls: {post_quantum: true}\n", false},
+		{"tls: {post_quantum: false}\n", true},
+	} {
+		c, err := Decode(strings.NewReader(tc.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.TLS.Policy()
+		if err != nil || p.NoPostQuantum != tc.noPQ {
+			t.Errorf("%q: NoPostQuantum %v (%v), want %v", tc.yaml, p.NoPostQuantum, err, tc.noPQ)
+		}
+	}
+}

@@ -118,6 +118,7 @@ for kt in p256 rsa2048; do
   scenario enroll-new "$kt" -op enroll -user est -conn new
   scenario enroll-resume "$kt" -op enroll -user est -conn resume
   scenario reenroll-keepalive "$kt" -op reenroll -user est
+  scenario serverkeygen-keepalive "$kt" -op serverkeygen -user est
   if [ "$kt" = p256 ]; then
     say "memory: 256 keep-alive clients"
     echo 5 >"/proc/$PID/clear_refs" 2>/dev/null || true # reset the peak
@@ -167,10 +168,15 @@ report() {
   grep -E '^Benchmark' "$work/go.txt"
   echo '```'
   echo
-  local sq mem c
+  local sq pg mem c
   for c in 1 16 64; do
     sq=$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=sqlite" ns/op); mem=$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=memory" ns/op)
     echo "- In-process enroll throughput, durable SQLite vs in-memory store, P-256, $c at a time: $(ratio "$mem" "$sq") (1.00 = as fast; target ≥ 0.90); CPU per enrollment $(ratio "$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=sqlite" cpu-ns/op)" "$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=memory" cpu-ns/op)")× the in-memory store's."
+  done
+  for c in 1 16 64; do
+    pg=$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=postgres" ns/op); mem=$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=memory" ns/op)
+    [ -n "$pg" ] || continue
+    echo "- In-process enroll throughput, PostgreSQL (local, fsync and synchronous_commit on) vs in-memory store, P-256, $c at a time: $(ratio "$mem" "$pg") (estd's CPU only: the server's is not counted)."
   done
   mem=$(gometric BenchmarkEnroll/ca=p256/c=1/store=memory cpu-ns/op)
   echo "- In-process enroll CPU with the in-memory store (no TLS, no HTTP, no disk) vs the crypto floor: $(ratio "$mem" "$floor_p256")×."

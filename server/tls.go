@@ -27,6 +27,23 @@ type TLSPolicy struct {
 	MinVersion uint16
 	// CipherSuites is a subset of CipherSuites, in preference order; nil means all.
 	CipherSuites []uint16
+	// NoPostQuantum leaves the hybrid post-quantum key exchange
+	// X25519MLKEM768 out, so X25519 serves every client. By default a
+	// client that offers X25519MLKEM768 gets it (crypto/tls always picks a
+	// post-quantum key exchange the client supports first): it protects
+	// recorded traffic (passwords, server-generated keys) against a future
+	// quantum computer and costs ~85 us of server CPU more per full
+	// handshake than X25519 (BENCHMARKS.md).
+	NoPostQuantum bool
+}
+
+// curves are the key exchanges of p; crypto/tls takes them in its own order
+// (post-quantum first, then X25519, then the NIST curves).
+func (p TLSPolicy) curves() []tls.CurveID {
+	if p.NoPostQuantum {
+		return []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
+	}
+	return []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384}
 }
 
 // Check reports a policy that would weaken the floor.
@@ -53,7 +70,9 @@ func CipherSuiteByName(name string) (uint16, bool) {
 }
 
 // TLSConfig returns the server TLS configuration: TLS 1.2 minimum (or what p
-// asks), the suites above, X25519 preferred, client certificates requested
+// asks), the suites above, X25519MLKEM768 for clients that offer it and
+// X25519 preferred otherwise (see TLSPolicy.NoPostQuantum), client
+// certificates requested
 // (verified per request by package auth, so a refusal is an HTTP answer with a
 // reason rather than a failed handshake), session tickets on.
 func TLSConfig(p TLSPolicy, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
@@ -67,7 +86,7 @@ func TLSConfig(p TLSPolicy, getCert func(*tls.ClientHelloInfo) (*tls.Certificate
 	return &tls.Config{
 		MinVersion:       minVersion,
 		CipherSuites:     suites,
-		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384},
+		CurvePreferences: p.curves(),
 		ClientAuth:       tls.RequestClientCert,
 		GetCertificate:   getCert,
 		NextProtos:       []string{"h2", "http/1.1"},
