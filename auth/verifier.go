@@ -30,6 +30,10 @@ type Verifier struct {
 	manufacturers atomic.Pointer[x509.CertPool]
 	users         atomic.Pointer[Users]
 	issuingPool   atomic.Pointer[x509.CertPool]
+	// chains remembers verified client certificate chains (chaincache.go);
+	// verifications counts the chains verified in full, for tests.
+	chains        chainCache
+	verifications atomic.Int64
 }
 
 // SetManufacturers replaces the manufacturer trust anchors (nil: none).
@@ -103,20 +107,10 @@ func (a *methodSet) Authenticate(r *http.Request) (Identity, error) {
 // certificate verifies a TLS client certificate chain as Issued (tried
 // first) or Manufacturer, whichever is allowed.
 func (v *Verifier) certificate(ctx context.Context, peers []*x509.Certificate, manufacturer, issued bool) (Identity, error) {
-	leaf := peers[0]
-	inter := x509.NewCertPool()
-	for _, c := range peers[1:] {
-		inter.AddCert(c)
-	}
-	opts := x509.VerifyOptions{
-		Intermediates: inter,
-		CurrentTime:   v.now(),
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	}
+	leaf, now := peers[0], v.now()
 	var reasons []string
 	if v.Issuing != nil {
-		opts.Roots = v.issuingRoots()
-		if _, err := leaf.Verify(opts); err == nil {
+		if err := v.verifyChain(peers, v.issuingRoots(), now); err == nil {
 			if !issued {
 				if _, err := v.issuedStatus(ctx, leaf); errors.Is(err, errRevoked) {
 					return Identity{}, err
@@ -129,8 +123,7 @@ func (v *Verifier) certificate(ctx context.Context, peers []*x509.Certificate, m
 		}
 	}
 	if pool := v.manufacturers.Load(); pool != nil {
-		opts.Roots = pool
-		if _, err := leaf.Verify(opts); err == nil {
+		if err := v.verifyChain(peers, pool, now); err == nil {
 			if !manufacturer {
 				return Identity{}, est.Errorf(est.ErrForbidden, "authentication by a manufacturer certificate is not accepted for this label")
 			}

@@ -1,0 +1,117 @@
+package auth
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"sync"
+	"time"
+)
+
+// Client certificate chains are verified once, not on every request. A
+// device that renews over a kept-alive connection, or comes back with the
+// same certificate, presents the same chain again; verifying it (chain
+// building and at least one signature check) cost more per reenrollment
+// than issuing the new certificate's signature. The cache remembers that a
+// chain, byte for byte, verified against one root pool, and until when it
+// stays valid; revocation is still looked up on every request
+// (issuedStatus), and a new root pool (SetManufacturers) starts afresh.
+
+// maxCachedChains bounds the cache; when full it starts over.
+const maxCachedChains = 4096
+
+// chainKey names a verification: the root pool it was verified against and
+// the SHA-256 of the presented chain (leaf first, each certificate's DER
+// length-prefixed).
+type chainKey struct {
+	roots *x509.CertPool
+	sum   [sha256.Size]byte
+}
+
+// validity is when a verified chain is valid: the latest NotBefore and the
+// earliest NotAfter of the certificates in it.
+type validity struct{ notBefore, notAfter time.Time }
+
+func (w validity) contains(t time.Time) bool {
+	return !t.Before(w.notBefore) && !t.After(w.notAfter)
+}
+
+type chainCache struct {
+	mu sync.Mutex
+	m  map[chainKey]validity
+}
+
+func (c *chainCache) get(k chainKey) (validity, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.m[k]
+	return w, ok
+}
+
+func (c *chainCache) put(k chainKey, w validity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedChains {
+		c.m = make(map[chainKey]validity)
+	}
+	c.m[k] = w
+}
+
+func chainKeyOf(roots *x509.CertPool, peers []*x509.Certificate) chainKey {
+	h := sha256.New()
+	var n [8]byte
+	for _, c := range peers {
+		binary.BigEndian.PutUint64(n[:], uint64(len(c.Raw)))
+		h.Write(n[:])
+		h.Write(c.Raw)
+	}
+	k := chainKey{roots: roots}
+	h.Sum(k.sum[:0])
+	return k
+}
+
+// validityOf is the window in which every certificate of chain is valid.
+func validityOf(chain []*x509.Certificate) validity {
+	var w validity
+	for i, c := range chain {
+		if i == 0 || c.NotBefore.After(w.notBefore) {
+			w.notBefore = c.NotBefore
+		}
+		if i == 0 || c.NotAfter.Before(w.notAfter) {
+			w.notAfter = c.NotAfter
+		}
+	}
+	return w
+}
+
+// verifyChain verifies the presented chain peers (leaf first) against
+// roots at now, from the cache when it can.
+func (v *Verifier) verifyChain(peers []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
+	key := chainKeyOf(roots, peers)
+	if w, ok := v.chains.get(key); ok && w.contains(now) {
+		return nil
+	}
+	inter := x509.NewCertPool()
+	for _, c := range peers[1:] {
+		inter.AddCert(c)
+	}
+	v.verifications.Add(1)
+	chains, err := peers[0].Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		CurrentTime:   now,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	if err != nil {
+		return err
+	}
+	// Any of the chains found would do; remember the one valid longest.
+	best := validityOf(chains[0])
+	for _, ch := range chains[1:] {
+		if w := validityOf(ch); w.contains(now) && w.notAfter.After(best.notAfter) {
+			best = w
+		}
+	}
+	v.chains.put(key, best)
+	return nil
+}
