@@ -48,6 +48,10 @@ type Store struct {
 	// puts groups concurrent Puts into shared transactions (batch.go).
 	puts   *groupcommit.Committer[[]any]
 	insert *sql.Stmt // insertRecord on w, for puts
+	// bySerial is selectBySerial on r: every request with one of our
+	// certificates looks its record up, and preparing the statement each
+	// time cost as much as running it.
+	bySerial *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -92,8 +96,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
 	}
+	bySerial, err := r.PrepareContext(ctx, selectBySerial)
+	if err != nil {
+		insert.Close()
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
+	}
 	bw := &batchWriter{db: w, insert: insert}
-	return &Store{w: w, r: r, puts: groupcommit.New(bw.commit), insert: insert}, nil
+	return &Store{w: w, r: r, puts: groupcommit.New(bw.commit), insert: insert, bySerial: bySerial}, nil
 }
 
 // createFile creates the database file with mode 0600 unless it exists, so
@@ -139,7 +150,7 @@ func dsn(path string, readOnly bool) string {
 // connection, it checkpoints the WAL into the database file.
 func (s *Store) Close() error {
 	s.puts.Close()
-	return errors.Join(s.insert.Close(), s.r.Close(), s.w.Close())
+	return errors.Join(s.insert.Close(), s.bySerial.Close(), s.r.Close(), s.w.Close())
 }
 
 // Ping reports whether the database can be read.
@@ -221,6 +232,8 @@ SELECT seq, serial, subject, sans, not_before, not_after, key_algorithm, profile
 	requester, auth_method, issued_at, der, revoked, revoked_at, revocation_reason
 FROM certificates`
 
+const selectBySerial = selectRecord + ` WHERE serial = ?`
+
 // BySerial returns the record with that serial or an error wrapping
 // store.ErrNotFound.
 func (s *Store) BySerial(ctx context.Context, serial *big.Int) (*store.Record, error) {
@@ -228,7 +241,7 @@ func (s *Store) BySerial(ctx context.Context, serial *big.Int) (*store.Record, e
 		return nil, fmt.Errorf("store/sqlite: serial %v: %w", serial, store.ErrNotFound)
 	}
 	key := serialKey(serial)
-	e, err := scanEntry(s.r.QueryRowContext(ctx, selectRecord+` WHERE serial = ?`, key))
+	e, err := scanEntry(s.bySerial.QueryRowContext(ctx, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store/sqlite: serial %s: %w", key, store.ErrNotFound)
 	}
