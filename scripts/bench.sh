@@ -173,6 +173,12 @@ report() {
     sq=$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=sqlite" ns/op); mem=$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=memory" ns/op)
     echo "- In-process enroll throughput, durable SQLite vs in-memory store, P-256, $c at a time: $(ratio "$mem" "$sq") (1.00 = as fast; target ≥ 0.90); CPU per enrollment $(ratio "$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=sqlite" cpu-ns/op)" "$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=memory" cpu-ns/op)")× the in-memory store's."
   done
+  local tmp
+  for c in 1 16 64; do
+    sq=$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=sqlite" ns/op); tmp=$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=sqlite-tmpfs" ns/op)
+    [ -n "$tmp" ] || continue
+    echo "- In-process enroll throughput, durable SQLite vs the same store on tmpfs (in memory, fsync free), P-256, $c at a time: $(ratio "$tmp" "$sq"): what durability costs."
+  done
   for c in 1 16 64; do
     pg=$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=postgres" ns/op); mem=$(gometric "BenchmarkEnroll/ca=p256/c=$c/store=memory" ns/op)
     [ -n "$pg" ] || continue

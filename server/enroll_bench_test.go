@@ -14,11 +14,13 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,6 +152,23 @@ func openBenchSQLite(b *testing.B, path string) *sqlite.Store {
 	return st
 }
 
+// tmpfsDir returns a temporary directory in memory (tmpfs, where fsync
+// costs nothing), removed when b ends; b is skipped where there is none.
+func tmpfsDir(b *testing.B) string {
+	b.Helper()
+	var st syscall.Statfs_t
+	const tmpfsMagic = 0x01021994
+	if err := syscall.Statfs("/dev/shm", &st); err != nil || st.Type != tmpfsMagic {
+		b.Skip("no tmpfs at /dev/shm")
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "estkit-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 // openBenchPostgres opens a new database on the test package's PostgreSQL
 // cluster (fsync and synchronous_commit on; see internal/pgtest).
 func openBenchPostgres(b *testing.B) *postgres.Store {
@@ -164,7 +183,9 @@ func openBenchPostgres(b *testing.B) *postgres.Store {
 
 // BenchmarkEnroll is the enroll handler end to end in process: decode,
 // verify, authenticate, issue, record, encode. store=sqlite is the durable
-// store estd uses by default (WAL, synchronous=FULL); store=postgres the
+// store estd uses by default (WAL, synchronous=FULL); store=sqlite-tmpfs
+// the same store on tmpfs, in memory, where fsync costs nothing (what
+// durability costs is the difference); store=postgres the
 // one of several nodes (a local cluster, fsync on, as internal/pgtest runs
 // it: it is skipped where PostgreSQL is not installed); store=memory is a
 // map, the baseline the durable stores are measured against. c is the number of
@@ -172,12 +193,14 @@ func openBenchPostgres(b *testing.B) *postgres.Store {
 func BenchmarkEnroll(b *testing.B) {
 	for _, kt := range []ca.KeyType{ca.P256, ca.RSA2048} {
 		for _, c := range []int{1, 16, 64} {
-			for _, stName := range []string{"sqlite", "postgres", "memory"} {
+			for _, stName := range []string{"sqlite", "sqlite-tmpfs", "postgres", "memory"} {
 				b.Run(fmt.Sprintf("ca=%s/c=%d/store=%s", kt, c, stName), func(b *testing.B) {
 					var st store.Store = newMemStore()
 					switch stName {
 					case "sqlite":
 						st = openBenchSQLite(b, filepath.Join(b.TempDir(), "estd.db"))
+					case "sqlite-tmpfs":
+						st = openBenchSQLite(b, filepath.Join(tmpfsDir(b), "estd.db"))
 					case "postgres":
 						st = openBenchPostgres(b)
 					}
