@@ -12,5 +12,6 @@ import (
 
 func TestMain(m *testing.M) {
 	auth.BcryptCost = bcrypt.MinCost // hashing strength is tested in package auth
-	os.Exit(pgtest.Main(m)) // the cluster starts only if a benchmark asks for it
+	// PostgreSQL starts only if a benchmark asks for it (BenchmarkEnroll).
+	os.Exit(pgtest.Main(m))
 }
