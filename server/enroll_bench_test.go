@@ -83,7 +83,7 @@ func newBenchFixture(b *testing.B, caKT ca.KeyType, st store.Store) *benchFixtur
 		Verifier: v,
 		Store:    st,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Metrics:  server.NewMetrics(prometheus.NewRegistry(), nil),
+		Metrics:  server.NewMetrics(prometheus.NewRegistry(), nil, nil),
 	})
 	if err != nil {
 		b.Fatal(err)

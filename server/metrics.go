@@ -19,8 +19,10 @@ type Metrics struct {
 }
 
 // NewMetrics registers estd's metrics with reg. pending, if not nil, counts
-// the requests waiting for manual approval at each scrape.
-func NewMetrics(reg prometheus.Registerer, pending store.Approvals) *Metrics {
+// the requests waiting for manual approval at each scrape; commits, if not
+// nil, gives the store's group commit counts (records per commit is the
+// ratio of their rates).
+func NewMetrics(reg prometheus.Registerer, pending store.Approvals, commits store.GroupCommits) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "estd_requests_total", Help: "EST requests by operation, label and HTTP status.",
@@ -50,6 +52,16 @@ func NewMetrics(reg prometheus.Registerer, pending store.Approvals) *Metrics {
 			}
 			return float64(len(reqs))
 		}))
+	}
+	if commits != nil {
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "estd_store_commits_total", Help: "Store transactions that recorded certificates (group commit).",
+			}, func() float64 { c, _ := commits.GroupCommitStats(); return float64(c) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "estd_store_commit_records_total", Help: "Certificates those transactions carried.",
+			}, func() float64 { _, n := commits.GroupCommitStats(); return float64(n) }),
+		)
 	}
 	return m
 }

@@ -155,3 +155,11 @@ type Revocations interface {
 	// now, in revocation order.
 	Revoked(ctx context.Context, now time.Time) ([]*Record, error)
 }
+
+// GroupCommits is implemented by stores that record concurrent Puts in
+// shared transactions (group commit); estd exports the counts as metrics.
+type GroupCommits interface {
+	// GroupCommitStats returns how many transactions have carried Puts
+	// and how many Puts they carried since the store was opened.
+	GroupCommitStats() (commits, puts int64)
+}

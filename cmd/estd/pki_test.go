@@ -83,9 +83,10 @@ func TestRevocationAndMetrics(t *testing.T) {
 		`estd_issuance_seconds_count{label=""} 2`,
 		`estd_tls_handshake_failures_total{reason="protocol_version"} 1`,
 		`estd_pending_approvals 0`,
+		`estd_store_commit_records_total 3`, // the two enrollments and estd's own TLS certificate
 	} {
 		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %q", want)
+			t.Errorf("metrics lack %q:\n%s", want, m)
 		}
 	}
 }

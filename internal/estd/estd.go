@@ -152,7 +152,8 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	d.Registry = prometheus.NewRegistry()
 	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	approvals, _ := d.Store.(store.Approvals)
-	d.Metrics = server.NewMetrics(d.Registry, approvals)
+	commits, _ := d.Store.(store.GroupCommits)
+	d.Metrics = server.NewMetrics(d.Registry, approvals, commits)
 	d.Handler, err = server.New(server.Options{
 		Metrics:  d.Metrics,
 		Issuer:   d.CA,

@@ -51,7 +51,10 @@ type Store struct {
 	puts *groupcommit.Committer[putItem]
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.GroupCommits = (*Store)(nil)
+)
 
 // Open connects to the database at dsn, a postgres:// URL or a libpq
 // keyword/value string, and migrates its schema to LatestSchemaVersion.
@@ -100,6 +103,11 @@ func keepDurable(ctx context.Context, conn *pgx.Conn) error {
 		return err
 	}
 	return nil
+}
+
+// GroupCommitStats implements store.GroupCommits.
+func (s *Store) GroupCommitStats() (commits, puts int64) {
+	return s.puts.Commits(), s.puts.Taken()
 }
 
 // Close closes the pool, waiting for connections in use to be returned.

@@ -54,7 +54,10 @@ type Store struct {
 	bySerial *sql.Stmt
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.GroupCommits = (*Store)(nil)
+)
 
 // Open opens the database at path, creating it (mode 0600, and any missing
 // parent directories with mode 0700) if it does not exist, and migrates its
@@ -144,6 +147,11 @@ func dsn(path string, readOnly bool) string {
 	}
 	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
 	return u.String()
+}
+
+// GroupCommitStats implements store.GroupCommits.
+func (s *Store) GroupCommitStats() (commits, puts int64) {
+	return s.puts.Commits(), s.puts.Taken()
 }
 
 // Close closes the database. The writer is closed last so that, as the last
