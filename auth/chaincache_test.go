@@ -32,11 +32,9 @@ func testCert(t *testing.T, cn string, isCA bool, notBefore, notAfter time.Time,
 		tmpl.KeyUsage |= x509.KeyUsageCertSign
 		tmpl.ExtKeyUsage = nil
 	}
-	signer := crypto.Signer(key)
-	if parent == nil {
+	signer := parentKey
+	if parent == nil { // self-signed
 		parent, signer = tmpl, key
-	} else {
-		signer = parentKey
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
 	if err != nil {
