@@ -29,8 +29,11 @@ import (
 // insertRecordBatched is insertRecord for a batch.
 const insertRecordBatched = insertRecord + ` ON CONFLICT (serial) DO NOTHING`
 
-// batchTimeout bounds one batch's round trips (a var for tests).
+// batchTimeout bounds one batch's round trips (a var for tests);
+// cancelTimeout bounds the cancel request its watchdog sends.
 var batchTimeout = 30 * time.Second
+
+const cancelTimeout = 5 * time.Second
 
 // errDuplicate is the outcome of a Put whose serial is already recorded,
 // or repeats one earlier in its batch.
@@ -46,23 +49,20 @@ type putItem struct {
 // commitBatch records batch and returns each Put's outcome.
 func (s *Store) commitBatch(batch []putItem) []error {
 	// The batch belongs to every Put in it, so no one caller's context
-	// governs it. It gets none at all: pgx watches a context that can end
-	// with a goroutine and connection deadlines for every statement, which
-	// cost more than the INSERT (~80 us a Put, measured). A watchdog bounds
-	// the batch instead, once: past batchTimeout it sets the connection's
-	// deadline, the round trip fails, and so does every Put in the batch.
-	ctx := context.Background()
-	conn, err := s.pool.Acquire(ctx)
+	// governs its statements. They get none at all: pgx watches a context
+	// that can end with a goroutine and connection deadlines for every
+	// statement, which cost more than the INSERT (~80 us a Put, measured).
+	// A watchdog bounds the batch instead, once (see watch). Taking the
+	// connection is bounded by a context: pgxpool may dial or ping first.
+	actx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	conn, err := s.pool.Acquire(actx)
+	cancel()
 	if err != nil {
 		return groupcommit.All(len(batch), err)
 	}
 	defer conn.Release()
-	watchdog := time.AfterFunc(batchTimeout, func() { conn.Conn().PgConn().Conn().SetDeadline(time.Now()) })
-	defer func() {
-		if !watchdog.Stop() {
-			conn.Conn().Close(ctx) // its deadline has passed: never reuse it
-		}
-	}()
+	defer watch(conn)()
+	ctx := context.Background()
 	if len(batch) == 1 {
 		// Alone: one statement, which the server commits by itself.
 		return []error{insertOne(ctx, conn, batch[0])}
@@ -99,9 +99,11 @@ func (s *Store) commitBatch(batch []putItem) []error {
 		return errs
 	}
 	var pgErr *pgconn.PgError
-	if !errors.As(failed, &pgErr) {
-		// Not the server refusing a statement (the connection, a timeout):
-		// nothing of the batch is known to be recorded.
+	if !errors.As(failed, &pgErr) || pgErr.Code == queryCanceled {
+		// Not the server refusing a record: the connection failed or the
+		// watchdog canceled the batch. Every Put of it fails; the server
+		// has rolled it back unless the cancel request was lost, in which
+		// case a record may remain of a certificate nobody received.
 		return groupcommit.All(len(batch), failed)
 	}
 	// A statement was refused and the transaction rolled back: find the
@@ -110,6 +112,36 @@ func (s *Store) commitBatch(batch []putItem) []error {
 		errs[i] = insertOne(ctx, conn, batch[i])
 	}
 	return errs
+}
+
+// queryCanceled is the SQLSTATE of a statement canceled by a cancel
+// request.
+const queryCanceled = "57014"
+
+// watch starts the watchdog of a batch on conn and returns the function
+// that stops it. Past batchTimeout it asks the server to cancel what the
+// connection is running (a cancel request, as pgx sends for a context that
+// ends), so that the batch rolls back rather than commit after its Puts
+// failed, and then sets the connection's deadline, so that a server that
+// does not answer at all fails the round trip. A connection whose watchdog
+// fired is closed, never reused.
+func watch(conn *pgxpool.Conn) (stop func()) {
+	pc := conn.Conn().PgConn()
+	nc := pc.Conn()
+	fired := make(chan struct{})
+	t := time.AfterFunc(batchTimeout, func() {
+		defer close(fired)
+		ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
+		defer cancel()
+		pc.CancelRequest(ctx)
+		nc.SetDeadline(time.Now())
+	})
+	return func() {
+		if !t.Stop() {
+			<-fired
+			pc.Close(context.Background())
+		}
+	}
 }
 
 // insertOne records it in a transaction of its own.

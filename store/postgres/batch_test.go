@@ -105,9 +105,19 @@ func TestCommitBatchUnreachable(t *testing.T) {
 // instead of holding its Puts for ever; the store recovers.
 func TestCommitBatchTimeout(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
-	s := openDSN(t, dsn)
+	// One connection, with both statements prepared by batches that
+	// succeed, so that the timed-out batches reach the server whole
+	// (not stuck in preparing against the lock).
+	s := openDSN(t, dsn+"&pool_max_conns=1")
 	defer s.Close()
 	ctx := t.Context()
+	for _, batch := range [][]putItem{{batchItem(t, 1, "CN=1")}, {batchItem(t, 2, "CN=2"), batchItem(t, 3, "CN=3")}} {
+		for _, err := range s.commitBatch(batch) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	old := batchTimeout
 	batchTimeout = 300 * time.Millisecond
 	defer func() { batchTimeout = old }()
@@ -122,8 +132,8 @@ func TestCommitBatchTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, batch := range [][]putItem{
-		{batchItem(t, 40, "CN=40")},
 		{batchItem(t, 41, "CN=41"), batchItem(t, 42, "CN=42")},
+		{batchItem(t, 40, "CN=40")},
 	} {
 		for i, err := range s.commitBatch(batch) {
 			if err == nil {
@@ -136,5 +146,12 @@ func TestCommitBatchTimeout(t *testing.T) {
 	}
 	if err := s.Put(ctx, testRecord(43)); err != nil {
 		t.Fatalf("Put after the timeouts: %v", err)
+	}
+	// The failed batches were canceled on the server, not left to commit
+	// once the lock was gone.
+	for _, serial := range []int64{40, 41, 42} {
+		if _, err := s.BySerial(ctx, big.NewInt(serial)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("serial %d of a batch that failed: %v, want ErrNotFound", serial, err)
+		}
 	}
 }

@@ -96,6 +96,11 @@ func (c *Committer[T]) Put(ctx context.Context, item T) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	select {
+	case <-c.closing: // before the queue, which may still have room
+		return ErrClosed
+	default:
+	}
 	r := &request[T]{item: item, done: make(chan error, 1)}
 	select {
 	case c.queue <- r:
