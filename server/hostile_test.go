@@ -218,7 +218,7 @@ func TestHostileCatalogue(t *testing.T) {
 		{name: "NUL byte", method: "POST", target: enroll, header: authed, body: append(append(bytes.Clone(b64[:8]), 0), b64[8:]...), status: 400, words: "malformed base64"},
 		{name: "PEM-armoured CSR", method: "POST", target: enroll, header: authed, body: pemCSR(good), status: 400, words: "malformed base64"},
 		{name: "raw DER", method: "POST", target: enroll, header: authed, body: good, status: 400, words: "malformed base64"},
-		{name: "base64url alphabet", method: "POST", target: enroll, header: authed, body: []byte(base64.RawURLEncoding.EncodeToString(good)), status: 400, words: "malformed base64"},
+		{name: "base64url alphabet", method: "POST", target: enroll, header: authed, body: []byte(base64.RawURLEncoding.EncodeToString(urlUnsafeCSR(t, key))), status: 400, words: "malformed base64"},
 		{name: "base64 with spaces", method: "POST", target: enroll, header: authed, body: spaced(b64, 4, " \t "), status: 200, issues: true},
 		{name: "base64 with CRLF lines", method: "POST", target: enroll, header: authed, body: spaced(b64, 64, "\r\n"), status: 200, issues: true},
 		{name: "base64 over 64 KiB in one line", method: "POST", target: enroll, header: authed, body: bytes.Repeat([]byte("QUFB"), 17<<10), status: 413, words: "body over"},
@@ -483,6 +483,19 @@ func manyHeaders(n int) []string {
 }
 
 // csrWith signs tmpl with key.
+// urlUnsafeCSR returns a CSR whose standard base64 differs from its
+// base64url form (it has a '+' or '/'): a random CSR lacks both now and then,
+// and is then valid in either alphabet.
+func urlUnsafeCSR(t *testing.T, key any) []byte {
+	t.Helper()
+	for i := 0; ; i++ {
+		der := csrWith(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: fmt.Sprintf("hostile-url-%d", i)}})
+		if bytes.ContainsAny(est.EncodeBase64(der), "+/") {
+			return der
+		}
+	}
+}
+
 func csrWith(t *testing.T, key any, tmpl *x509.CertificateRequest) []byte {
 	t.Helper()
 	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
