@@ -3,8 +3,10 @@ package server_test
 import (
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"net/http"
 	"slices"
@@ -289,6 +291,18 @@ func TestServerKeyGen(t *testing.T) {
 			}
 			verify(t, s, cert, x509.ExtKeyUsageServerAuth)
 		})
+	}
+	// The CSR's own signature algorithm is held to the same policy as on
+	// simpleenroll, though the certificate is for the server's key.
+	sha1, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "keygen-sha1"}, DNSNames: []string{"kg.example"}, SignatureAlgorithm: x509.SHA1WithRSA,
+	}, testpki.Key(t, ca.RSA2048))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := call(t, s.Client(), "POST", s.URL+"/.well-known/est/tls-server/serverkeygen", est.MediaPKCS10, est.EncodeBase64(sha1), s.User, s.Password)
+	if status != 400 || !strings.Contains(string(body), "SHA-256") {
+		t.Errorf("serverkeygen with a SHA-1 signed CSR: %d %s, want 400 naming SHA-256", status, body)
 	}
 }
 

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
 	"net/http"
 	"slices"
@@ -29,19 +28,25 @@ func (h *Handler) serverKeyGen(w http.ResponseWriter, ctx context.Context, req *
 	if err != nil {
 		return 0, est.Wrap(est.ErrInternal, err, "key generation failed")
 	}
-	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		RawSubject:     req.RawSubject,
-		DNSNames:       req.DNSNames,
-		IPAddresses:    req.IPAddresses,
-		EmailAddresses: req.EmailAddresses,
-		URIs:           req.URIs,
-	}, key)
+	spki, err := x509.MarshalPKIXPublicKey(key.Public())
 	if err != nil {
 		return 0, est.Wrap(est.ErrInternal, err, "key generation failed")
 	}
-	genReq, err := x509.ParseCertificateRequest(csrDER)
-	if err != nil {
-		return 0, est.Wrap(est.ErrInternal, err, "key generation failed")
+	// The request to issue: the client's CSR with the new key. It is not
+	// signed (signing it with the key just made, and checking that
+	// signature, proved nothing and cost more than the certificate's own
+	// signature); the client's CSR, verified already, keeps its signature
+	// algorithm, so the issuer's refusal of weak ones applies to it.
+	genReq := &x509.CertificateRequest{
+		SignatureAlgorithm:      req.SignatureAlgorithm,
+		PublicKey:               key.Public(),
+		RawSubjectPublicKeyInfo: spki,
+		RawSubject:              req.RawSubject,
+		Subject:                 req.Subject,
+		DNSNames:                req.DNSNames,
+		IPAddresses:             req.IPAddresses,
+		EmailAddresses:          req.EmailAddresses,
+		URIs:                    req.URIs,
 	}
 	cert, err := h.issue(ctx, genReq, p, rq)
 	if err != nil {
