@@ -1,7 +1,7 @@
 // Package ca is the certificate authority behind estd: profiles (what a label
-// may issue), certificate templates, random serials, pre-sign checks, and
-// signing with any crypto.Signer, so a key file and an HSM differ only in how
-// the signer was loaded.
+// may issue), certificate templates, time-ordered random serials, pre-sign
+// checks, and signing with any crypto.Signer, so a key file and an HSM differ
+// only in how the signer was loaded.
 package ca
 
 import (
