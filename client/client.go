@@ -234,23 +234,34 @@ func (c *Client) roundTrip(ctx context.Context, hc *http.Client, op est.Operatio
 		}
 		e := &Error{Op: op, StatusCode: resp.StatusCode, Message: readMessage(resp)}
 		resp.Body.Close()
-		d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
-		if ok {
-			e.RetryAfter = d
-		}
-		switch {
-		case resp.StatusCode == http.StatusAccepted:
-			if !ok {
-				d = DefaultRetryAfter
-			}
-		case ok && (resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests):
-		default:
+		d, again := c.retryAfter(resp, e)
+		if !again {
 			return nil, e
 		}
 		if err := c.wait(ctx, e, d); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// retryAfter reports whether resp, whose error is e, asks to try again and
+// after how long: a 202 (after its Retry-After, or DefaultRetryAfter), or a
+// 503 or 429 with a Retry-After. It records the Retry-After in e.
+func (c *Client) retryAfter(resp *http.Response, e *Error) (time.Duration, bool) {
+	d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	if ok {
+		e.RetryAfter = d
+	}
+	switch {
+	case resp.StatusCode == http.StatusAccepted:
+		if !ok {
+			d = DefaultRetryAfter
+		}
+		return d, true
+	case ok && (resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests):
+		return d, true
+	}
+	return 0, false
 }
 
 // send makes one request.

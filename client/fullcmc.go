@@ -254,17 +254,8 @@ func (c *Client) SendCMC(ctx context.Context, der []byte) (*CMCResponse, error) 
 		} else if !strings.HasPrefix(strings.ToLower(mt), "application/") {
 			e.Message = message(b)
 		}
-		d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
-		if ok {
-			e.RetryAfter = d
-		}
-		switch {
-		case resp.StatusCode == http.StatusAccepted:
-			if !ok {
-				d = DefaultRetryAfter
-			}
-		case ok && (resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests):
-		default:
+		d, again := c.retryAfter(resp, e)
+		if !again {
 			if cr != nil && perr == nil {
 				return nil, cmcError(cr, e)
 			}

@@ -129,11 +129,17 @@ func (c *Client) enroll(ctx context.Context, op est.Operation, csr []byte) (*Enr
 	if err != nil {
 		return nil, err
 	}
+	return enrollment(op, r, req.PublicKey)
+}
+
+// enrollment reads r, the certs-only answer to an enrollment for the key
+// pub.
+func enrollment(op est.Operation, r *response, pub crypto.PublicKey) (*Enrollment, error) {
 	certs, err := certsOnly(op, r)
 	if err != nil {
 		return nil, err
 	}
-	leaf, extra, err := pickLeaf(certs, req.PublicKey, "the request's key")
+	leaf, extra, err := pickLeaf(certs, pub, "the request's key")
 	if err != nil {
 		return nil, malformed(op, "%s", err)
 	}

@@ -67,15 +67,7 @@ func (c *Client) enrollLinked(ctx context.Context, op est.Operation, csr []byte,
 	if err != nil {
 		return nil, err
 	}
-	certs, err := certsOnly(op, r)
-	if err != nil {
-		return nil, err
-	}
-	leaf, extra, err := pickLeaf(certs, req.PublicKey, "the request's key")
-	if err != nil {
-		return nil, malformed(op, "%s", err)
-	}
-	return &Enrollment{Certificate: leaf, Extra: extra}, nil
+	return enrollment(op, r, req.PublicKey)
 }
 
 // sendLinked sends csr, linked, for op and returns the answer and the
