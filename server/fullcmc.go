@@ -56,7 +56,6 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
-	"io"
 	"log/slog"
 	"math/big"
 	"mime"
@@ -186,15 +185,7 @@ func (h *Handler) readCMC(w http.ResponseWriter, r *http.Request) ([]byte, error
 	if err != nil || !strings.EqualFold(mt, est.MediaPKCS7) || hasType && !strings.EqualFold(st, "CMC-request") {
 		return nil, est.Errorf(est.ErrMediaType, "Content-Type must be %s", est.MediaCMCRequest)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, est.Errorf(est.ErrTooLarge, "body over %d bytes", h.maxBody)
-		}
-		return nil, est.Wrap(est.ErrBadRequest, err, "could not read the body")
-	}
-	return est.DecodeBase64(body)
+	return h.readBody(w, r)
 }
 
 // serve processes the request: it checks everything first, then revokes or

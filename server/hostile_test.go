@@ -213,6 +213,7 @@ func TestHostileCatalogue(t *testing.T) {
 		{name: "Content-Length larger than the body", method: "POST", target: enroll, header: authed, framing: []string{fmt.Sprintf("Content-Length: %d", len(b64)+100)}, body: b64, closeWrite: true, status: 400, words: "could not read the body", h1: true},
 		{name: "Content-Length smaller than the body", method: "POST", target: enroll, header: authed, framing: []string{fmt.Sprintf("Content-Length: %d", len(b64)-9)}, body: b64, status: 400, h1: true},
 		{name: "Content-Length over the limit, body never sent", method: "POST", target: enroll, header: authed, framing: []string{"Content-Length: 1000000000000"}, body: []byte("MIIB"), status: 413, words: "body over", h1: true},
+		{name: "fullcmc: Content-Length over the limit, body never sent", method: "POST", target: "/.well-known/est/fullcmc", header: []string{basic, "Content-Type: " + est.MediaCMCRequest}, framing: []string{"Content-Length: 1000000000000"}, body: []byte("MIIB"), status: 413, words: "body over", h1: true},
 		{name: "negative Content-Length", method: "POST", target: enroll, header: authed, framing: []string{"Content-Length: -1"}, body: b64, status: 400, h1: true},
 		{name: "two Content-Lengths", method: "POST", target: enroll, header: authed, framing: []string{fmt.Sprintf("Content-Length: %d", len(b64)), "Content-Length: 4"}, body: b64, status: 400, h1: true},
 		{name: "NUL byte", method: "POST", target: enroll, header: authed, body: append(append(bytes.Clone(b64[:8]), 0), b64[8:]...), status: 400, words: "malformed base64"},

@@ -318,12 +318,8 @@ func writeCertsOnly(w http.ResponseWriter, cert *x509.Certificate) (int, error) 
 	return writeBody(w, est.MediaCertsOnly, est.EncodeBase64(p7)), nil
 }
 
-// readCSR reads, decodes and verifies the PKCS#10 body of r.
-func (h *Handler) readCSR(w http.ResponseWriter, r *http.Request) (*x509.CertificateRequest, error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || !strings.EqualFold(mt, est.MediaPKCS10) {
-		return nil, est.Errorf(est.ErrMediaType, "Content-Type must be %s", est.MediaPKCS10)
-	}
+// readBody reads the base64 body of r, at most maxBody bytes, and decodes it.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > h.maxBody {
 		// Refuse at once rather than wait for a body announced too large.
 		// Reading one byte past a zero limit makes net/http close the
@@ -339,7 +335,16 @@ func (h *Handler) readCSR(w http.ResponseWriter, r *http.Request) (*x509.Certifi
 		}
 		return nil, est.Wrap(est.ErrBadRequest, err, "could not read the body")
 	}
-	der, err := est.DecodeBase64(body)
+	return est.DecodeBase64(body)
+}
+
+// readCSR reads, decodes and verifies the PKCS#10 body of r.
+func (h *Handler) readCSR(w http.ResponseWriter, r *http.Request) (*x509.CertificateRequest, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !strings.EqualFold(mt, est.MediaPKCS10) {
+		return nil, est.Errorf(est.ErrMediaType, "Content-Type must be %s", est.MediaPKCS10)
+	}
+	der, err := h.readBody(w, r)
 	if err != nil {
 		return nil, err
 	}
