@@ -69,9 +69,11 @@ jget() { sed -n 's/^ *"'"$1"'": *\([0-9.eE+-]*\),\{0,1\}$/\1/p' "$2" | head -1; 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-start_estd() { # KEYTYPE -> sets PID ADDR PASSWORD DATA
-  DATA=$work/data-$1
-  "$work/bin/estd" -data "$DATA" -listen 127.0.0.1:0 -ca-key-type "$1" >"$DATA.out" 2>"$DATA.log" &
+start_estd() { # KEYTYPE [NAME CONFIG] -> sets PID ADDR PASSWORD DATA
+  DATA=$work/data-${2:-$1}
+  local cfg=()
+  [ -z "${3:-}" ] || cfg=(-config "$3")
+  "$work/bin/estd" "${cfg[@]}" -data "$DATA" -listen 127.0.0.1:0 -ca-key-type "$1" >"$DATA.out" 2>"$DATA.log" &
   PID=$!
   pids+=("$PID")
   for _ in $(seq 300); do
@@ -135,6 +137,16 @@ for kt in p256 rsa2048; do
   fi
   kill "$PID"; wait "$PID" 2>/dev/null || true
 done
+
+# New connections with plain X25519 (tls.post_quantum: false) instead of the
+# X25519MLKEM768 est bench gets by default.
+say "estd with a p256 CA and tls.post_quantum: false"
+printf 'tls:\n  post_quantum: false\n' >"$work/x25519.yaml"
+start_estd p256 p256-x25519 "$work/x25519.yaml"
+EST_PASSWORD=$PASSWORD "$EST" bench -server "$ADDR" -anchor "$DATA/root-ca.pem" -user est -op enroll -c "$CONC" -n 64 >/dev/null 2>>"$work/est.log"
+scenario cacerts-new-x25519 p256 -op cacerts -conn new
+scenario enroll-new-x25519 p256 -op enroll -user est -conn new
+kill "$PID"; wait "$PID" 2>/dev/null || true
 
 # ---------------------------------------------------------------- report
 floor_p256=$(gometric BenchmarkCryptoFloor/ca=p256/csr=p256 cpu-ns/op)
