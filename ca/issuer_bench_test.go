@@ -8,40 +8,13 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/internal/cputime"
+	"github.com/estkit/estkit/internal/testpki"
 )
-
-// benchCA is an issuing CA whose key is of type kt, under a P-256 root.
-func benchCA(b *testing.B, kt ca.KeyType) *ca.CA {
-	b.Helper()
-	now := time.Now()
-	rootKey, err := ca.GenerateKey(ca.P256)
-	if err != nil {
-		b.Fatal(err)
-	}
-	root, err := ca.NewRoot(rootKey, pkix.Name{CommonName: "Bench Root"}, now.Add(-time.Hour), 10*365*24*time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
-	key, err := ca.GenerateKey(kt)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sub, err := ca.NewSubCA(root, rootKey, key.Public(), pkix.Name{CommonName: "Bench Issuing"}, now.Add(-time.Hour), 5*365*24*time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := ca.New(sub, key, []*x509.Certificate{sub, root})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return c
-}
 
 // benchCSR is the DER of a CSR for a new key of type kt with a CN and a DNS name,
 // as est bench sends.
@@ -71,7 +44,7 @@ func BenchmarkCryptoFloor(b *testing.B) {
 	for _, caKT := range benchKeyTypes {
 		for _, csrKT := range benchKeyTypes {
 			b.Run(fmt.Sprintf("ca=%s/csr=%s", caKT, csrKT), func(b *testing.B) {
-				c := benchCA(b, caKT)
+				c := testpki.IssuingCA(b, caKT)
 				req, err := x509.ParseCertificateRequest(benchCSR(b, csrKT))
 				if err != nil {
 					b.Fatal(err)
@@ -102,7 +75,7 @@ func BenchmarkCryptoFloor(b *testing.B) {
 func BenchmarkIssue(b *testing.B) {
 	for _, caKT := range benchKeyTypes {
 		b.Run("ca="+string(caKT), func(b *testing.B) {
-			c := benchCA(b, caKT)
+			c := testpki.IssuingCA(b, caKT)
 			req, err := est.ParseCSR(benchCSR(b, ca.P256))
 			if err != nil {
 				b.Fatal(err)

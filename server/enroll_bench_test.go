@@ -31,6 +31,7 @@ import (
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/internal/cputime"
 	"github.com/estkit/estkit/internal/pgtest"
+	"github.com/estkit/estkit/internal/testpki"
 	"github.com/estkit/estkit/server"
 	"github.com/estkit/estkit/store"
 	"github.com/estkit/estkit/store/postgres"
@@ -48,34 +49,15 @@ type benchFixture struct {
 
 func newBenchFixture(b *testing.B, caKT ca.KeyType, st store.Store) *benchFixture {
 	b.Helper()
-	now := time.Now()
-	rootKey, err := ca.GenerateKey(ca.P256)
-	if err != nil {
-		b.Fatal(err)
-	}
-	root, err := ca.NewRoot(rootKey, pkix.Name{CommonName: "Bench Root"}, now.Add(-time.Hour), 10*365*24*time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
-	key, err := ca.GenerateKey(caKT)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sub, err := ca.NewSubCA(root, rootKey, key.Public(), pkix.Name{CommonName: "Bench Issuing"}, now.Add(-time.Hour), 5*365*24*time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
-	issuer, err := ca.New(sub, key, []*x509.Certificate{sub, root})
-	if err != nil {
-		b.Fatal(err)
-	}
+	issuer := testpki.IssuingCA(b, caKT)
 	f := &benchFixture{user: "bench", password: "bench-password"}
 	users := auth.NewUsers()
 	if err := users.Set(f.user, f.password); err != nil {
 		b.Fatal(err)
 	}
-	v := &auth.Verifier{Issuing: sub, Store: st}
+	v := &auth.Verifier{Issuing: issuer.Cert, Store: st}
 	v.SetUsers(users)
+	var err error
 	f.h, err = server.New(server.Options{
 		Issuer:   issuer,
 		CACerts:  issuer.Chain,

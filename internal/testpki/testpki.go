@@ -190,3 +190,25 @@ func WriteKey(tb testing.TB, path string, key crypto.Signer) {
 		tb.Fatal(fmt.Errorf("testpki: %w", err))
 	}
 }
+
+// IssuingCA returns an estd-style CA: an issuing CA whose key is of type kt,
+// under a new P-256 root, valid from an hour ago.
+func IssuingCA(tb testing.TB, kt ca.KeyType) *ca.CA {
+	tb.Helper()
+	now := time.Now()
+	rootKey := Key(tb, ca.P256)
+	root, err := ca.NewRoot(rootKey, pkix.Name{CommonName: "Test Root"}, now.Add(-time.Hour), 10*365*24*time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	key := Key(tb, kt)
+	sub, err := ca.NewSubCA(root, rootKey, key.Public(), pkix.Name{CommonName: "Test Issuing"}, now.Add(-time.Hour), 5*365*24*time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := ca.New(sub, key, []*x509.Certificate{sub, root})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
