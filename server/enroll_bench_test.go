@@ -42,6 +42,7 @@ import (
 // Basic auth with the verified-credential cache), in process.
 type benchFixture struct {
 	h              *server.Handler
+	st             store.Store
 	user, password string
 	bodies         [][]byte // base64 CSRs, used round robin
 	next           atomic.Uint64
@@ -50,7 +51,7 @@ type benchFixture struct {
 func newBenchFixture(b *testing.B, caKT ca.KeyType, st store.Store) *benchFixture {
 	b.Helper()
 	issuer := testpki.IssuingCA(b, caKT)
-	f := &benchFixture{user: "bench", password: "bench-password"}
+	f := &benchFixture{st: st, user: "bench", password: "bench-password"}
 	users := auth.NewUsers()
 	if err := users.Set(f.user, f.password); err != nil {
 		b.Fatal(err)
@@ -108,6 +109,11 @@ func (f *benchFixture) run(b *testing.B, c int) {
 	f.enroll(b) // the first Basic verification runs bcrypt; it is cached after
 	b.ReportAllocs()
 	b.ResetTimer()
+	gc, _ := f.st.(store.GroupCommits)
+	var commits0, puts0 int64
+	if gc != nil {
+		commits0, puts0 = gc.GroupCommitStats()
+	}
 	start := cputime.Process()
 	if c > 1 {
 		b.SetParallelism(max(1, c/runtime.GOMAXPROCS(0)))
@@ -122,6 +128,12 @@ func (f *benchFixture) run(b *testing.B, c int) {
 		}
 	}
 	cputime.Report(b, start)
+	if gc != nil {
+		commits, puts := gc.GroupCommitStats()
+		if commits > commits0 {
+			b.ReportMetric(float64(puts-puts0)/float64(commits-commits0), "records/commit")
+		}
+	}
 }
 
 func openBenchSQLite(b *testing.B, path string) *sqlite.Store {
