@@ -48,7 +48,14 @@ type benchFixture struct {
 	next           atomic.Uint64
 }
 
+// newBenchFixture makes 64 CSRs with the subjects bench-device-0000 to
+// bench-device-0063; newBenchFleet any number with random subjects.
 func newBenchFixture(b *testing.B, caKT ca.KeyType, st store.Store) *benchFixture {
+	return newBenchFleet(b, caKT, st, 64, func(i int) string { return fmt.Sprintf("bench-device-%04d", i) })
+}
+
+// newBenchFleet makes n CSRs, the i-th for the common name cn(i).
+func newBenchFleet(b *testing.B, caKT ca.KeyType, st store.Store, n int, cn func(i int) string) *benchFixture {
 	b.Helper()
 	issuer := testpki.IssuingCA(b, caKT)
 	f := &benchFixture{st: st, user: "bench", password: "bench-password"}
@@ -71,12 +78,12 @@ func newBenchFixture(b *testing.B, caKT ca.KeyType, st store.Store) *benchFixtur
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := range 64 {
+	for i := range n {
 		key, err := ca.GenerateKey(ca.P256)
 		if err != nil {
 			b.Fatal(err)
 		}
-		cn := fmt.Sprintf("bench-device-%04d", i)
+		cn := cn(i)
 		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
 			Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn + ".example.net"},
 		}, key)
@@ -222,7 +229,9 @@ func BenchmarkEnrollScale(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("records=%d/enroll", n), func(b *testing.B) {
-			newBenchFixture(b, ca.P256, openBenchSQLite(b, path)).run(b, 16)
+			// A fleet: every device its own subject, landing anywhere in
+			// the subject index among the million already there.
+			newBenchFleet(b, ca.P256, openBenchSQLite(b, path), 4096, randomDeviceName).run(b, 16)
 		})
 		if n == 0 {
 			continue
@@ -282,7 +291,7 @@ func bulkFill(path string, n int) ([]*big.Int, error) {
 				sample = append(sample, serial)
 			}
 			issued := now.Add(time.Duration(i-n) * time.Second).Format("2006-01-02T15:04:05.000000000Z07:00")
-			cn := fmt.Sprintf("bulk-device-%07d", i)
+			cn := randomDeviceName(i)
 			if _, err := stmt.Exec(serial.Text(16), "CN="+cn, `["dns:`+cn+`.example.net"]`, issued, issued,
 				"ECDSA-P256", "", "bench", "basic", issued, der); err != nil {
 				tx.Rollback()
@@ -295,6 +304,12 @@ func bulkFill(path string, n int) ([]*big.Int, error) {
 	}
 	_, err = db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	return sample, err
+}
+
+// randomDeviceName is a device's common name as a fleet has them: unique and
+// in no particular order.
+func randomDeviceName(int) string {
+	return "device-" + rand.Text()
 }
 
 // memStore is the in-memory baseline: what recording costs when it costs

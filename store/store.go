@@ -77,7 +77,8 @@ type Store interface {
 	Put(ctx context.Context, rec *Record) error
 	// BySerial returns the record with that serial or ErrNotFound.
 	BySerial(ctx context.Context, serial *big.Int) (*Record, error)
-	// BySubject returns every record with exactly that subject string, oldest first.
+	// BySubject returns every record with exactly that subject string, oldest
+	// first. It may read every record: it is for tools, not for requests.
 	BySubject(ctx context.Context, subject string) ([]*Record, error)
 	// List returns one page of records and the cursor of the next page ("" at the end).
 	List(ctx context.Context, opts ListOptions) (recs []*Record, next string, err error)

@@ -25,7 +25,13 @@ var migrations = migration.MustLoad(migrationFiles, "migrations", "store/sqlite"
 
 // migrate brings the schema up to the latest version in one transaction, so
 // a failed migration leaves the database as it was.
-func migrate(ctx context.Context, db *sql.DB) (err error) {
+func migrate(ctx context.Context, db *sql.DB) error {
+	return migrateTo(ctx, db, len(migrations))
+}
+
+// migrateTo brings the schema up to version target (tests start from older
+// versions with it).
+func migrateTo(ctx context.Context, db *sql.DB, target int) (err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -51,7 +57,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 	if latest := len(migrations); current > latest {
 		return fmt.Errorf("%w: database is at version %d, this program knows up to %d; upgrade it", ErrSchemaTooNew, current, latest)
 	}
-	for _, m := range migrations[current:] {
+	for _, m := range migrations[current:max(current, target)] {
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
