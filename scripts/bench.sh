@@ -69,8 +69,8 @@ jget() { sed -n 's/^ *"'"$1"'": *\([0-9.eE+-]*\),\{0,1\}$/\1/p' "$2" | head -1; 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-start_estd() { # KEYTYPE [NAME CONFIG] -> sets PID ADDR PASSWORD DATA
-  DATA=$work/data-${2:-$1}
+start_estd() { # KEYTYPE [NAME CONFIG] -> sets PID ADDR PASSWORD DATA; $DATA_ROOT: where
+  DATA=${DATA_ROOT:-$work}/data-${2:-$1}
   local cfg=()
   [ -z "${3:-}" ] || cfg=(-config "$3")
   "$work/bin/estd" "${cfg[@]}" -data "$DATA" -listen 127.0.0.1:0 -ca-key-type "$1" >"$DATA.out" 2>"$DATA.log" &
@@ -148,6 +148,21 @@ scenario cacerts-new-x25519 p256 -op cacerts -conn new
 scenario enroll-new-x25519 p256 -op enroll -user est -conn new
 kill "$PID"; wait "$PID" 2>/dev/null || true
 
+# The same enrollments with estd's data directory (its SQLite database) on
+# tmpfs, where fsync costs nothing: what durability costs end to end.
+if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
+  say "estd with a p256 CA, its data directory on tmpfs"
+  shm=$(mktemp -d /dev/shm/estkit-bench-XXXXXX)
+  DATA_ROOT=$shm start_estd p256 p256-tmpfs
+  EST_PASSWORD=$PASSWORD "$EST" bench -server "$ADDR" -anchor "$DATA/root-ca.pem" -user est -op enroll -c "$CONC" -n 64 >/dev/null 2>>"$work/est.log"
+  scenario enroll-keepalive-tmpfs p256 -op enroll -user est
+  CONC=256 scenario enroll-keepalive-c256-tmpfs p256 -op enroll -user est -pool 256
+  kill "$PID"; wait "$PID" 2>/dev/null || true
+  rm -rf "$shm"
+else
+  say "no tmpfs at /dev/shm: skipping estd on tmpfs"
+fi
+
 # ---------------------------------------------------------------- report
 floor_p256=$(gometric BenchmarkCryptoFloor/ca=p256/csr=p256 cpu-ns/op)
 floor_rsa=$(gometric BenchmarkCryptoFloor/ca=rsa2048/csr=p256 cpu-ns/op)
@@ -172,6 +187,14 @@ report() {
     printf '| %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n' "$name" "$kt" "$rps" "$p50" "$p99" "$errs" "$cpu" "$x" "$cli"
   done <"$RESULTS"
   echo
+  local d m c
+  for c in "" -c256; do
+    d=$(awk -F'\t' -v n="enroll-keepalive$c" '$1 == n && $2 == "p256" { print $3 }' "$RESULTS")
+    m=$(awk -F'\t' -v n="enroll-keepalive$c-tmpfs" '$1 == n && $2 == "p256" { print $3 }' "$RESULTS")
+    [ -n "$m" ] || continue
+    echo "estd end to end, enroll-keepalive$c, P-256: durable SQLite gives $(ratio "$d" "$m") of the throughput with the database on tmpfs (1.00 = as fast; what durability costs)."
+    echo
+  done
   echo "estd resident memory with 256 concurrent keep-alive clients enrolling: peak sampled $((MEM_MAX / 1024)) MiB (VmHWM since the reset $((MEM_HWM / 1024)) MiB)."
   echo
   echo "### Go benchmarks (same invocation)"
