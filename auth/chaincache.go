@@ -15,7 +15,8 @@ import (
 // than issuing the new certificate's signature. The cache remembers that a
 // chain, byte for byte, verified against one root pool, and until when it
 // stays valid; revocation is still looked up on every request
-// (issuedStatus), and a new root pool (SetManufacturers) starts afresh.
+// (issuedStatus), and new manufacturer anchors (SetManufacturers) empty
+// the cache.
 
 // maxCachedChains bounds the cache; when full it starts over.
 const maxCachedChains = 4096
@@ -55,6 +56,13 @@ func (c *chainCache) put(k chainKey, w validity) {
 		c.m = make(map[chainKey]validity)
 	}
 	c.m[k] = w
+}
+
+// reset forgets every verified chain.
+func (c *chainCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = nil
 }
 
 func chainKeyOf(roots *x509.CertPool, peers []*x509.Certificate) chainKey {

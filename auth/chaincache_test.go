@@ -97,8 +97,12 @@ func TestChainCache(t *testing.T) {
 		t.Fatal("a chain of a removed trust anchor was accepted from the cache")
 	}
 	v.SetManufacturers(pool)
-	if err := auth(device, inter); err != nil {
-		t.Fatalf("the trust anchor back: %v", err)
+	if n := len(v.chains.m); n != 0 {
+		t.Fatalf("%d chains still cached after new trust anchors, want none (the old pools stay reachable)", n)
+	}
+	before := full()
+	if err := auth(device, inter); err != nil || full() != before+1 {
+		t.Fatalf("the trust anchor back: %v, %d full verifications, want %d", err, full(), before+1)
 	}
 }
 

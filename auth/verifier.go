@@ -37,7 +37,12 @@ type Verifier struct {
 }
 
 // SetManufacturers replaces the manufacturer trust anchors (nil: none).
-func (v *Verifier) SetManufacturers(p *x509.CertPool) { v.manufacturers.Store(p) }
+// Chains verified against the old anchors are forgotten, which also lets
+// the old pool go.
+func (v *Verifier) SetManufacturers(p *x509.CertPool) {
+	v.manufacturers.Store(p)
+	v.chains.reset()
+}
 
 // SetUsers replaces the HTTP Basic users (nil: none).
 func (v *Verifier) SetUsers(u *Users) { v.users.Store(u) }
