@@ -143,11 +143,11 @@ func (c *CA) template(req *x509.CertificateRequest, p *Profile) (*x509.Certifica
 	if len(req.Subject.Names) == 0 && len(sans) == 0 {
 		return nil, est.Errorf(est.ErrPolicy, "the CSR names neither a subject nor a subjectAltName")
 	}
-	serial, err := NewSerial()
+	now := c.now()
+	serial, err := newSerial(now)
 	if err != nil {
 		return nil, est.Wrap(est.ErrInternal, err, "no serial")
 	}
-	now := c.now()
 	backdate := c.Backdate
 	if backdate == 0 {
 		backdate = time.Minute

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"net"
 	"net/url"
 	"strings"
@@ -101,6 +102,10 @@ func TestIssueTemplate(t *testing.T) {
 	}
 	if cert.SerialNumber.Sign() <= 0 || cert.SerialNumber.BitLen() > 159 {
 		t.Errorf("serial %x: want positive, at most 159 bits (20 octets)", cert.SerialNumber)
+	}
+	// The serial's time prefix is the issuance time on the CA's clock.
+	if ms, want := new(big.Int).Rsh(cert.SerialNumber, 112).Int64(), t0.Add(time.Hour).UnixMilli(); ms != want {
+		t.Errorf("serial %x: time prefix %d, want %d (the CA's clock)", cert.SerialNumber, ms, want)
 	}
 	ecReq := csr(t, ca.P384, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ec"}})
 	ec, err := c.Issue(context.Background(), ecReq, profile("tls-client"), auth.Identity{})
