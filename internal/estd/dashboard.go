@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/internal/admin"
 	"github.com/estkit/estkit/internal/dashboard"
@@ -41,8 +43,15 @@ func (d *Daemon) ServeAdmin(ctx context.Context, ln net.Listener) error {
 	cfg.ClientAuth = tls.NoClientCert
 	srv := server.HTTPServer(h, cfg, d.opts.Timeouts)
 	srv.ErrorLog = slog.NewLogLogger(d.opts.Logger.Handler(), slog.LevelDebug)
-	return serve(ctx, srv, func() error { return srv.ServeTLS(ln, "", "") })
+	// The same caps as the EST listener, smaller: a few admins use it. Its
+	// counters stay out of the EST listener's metrics.
+	tln := newTLSListener(ln, srv, adminLimits, nil, newListenerMetrics(prometheus.NewRegistry()), d.opts.Logger)
+	return serve(ctx, srv, func() error { return srv.Serve(tln) })
 }
+
+// adminLimits caps the admin dashboard's listener: open connections and
+// TLS handshakes in progress.
+var adminLimits = Limits{MaxConnections: 128, MaxHandshakes: 16}
 
 // adminUsers is the admin users file, read again when it changes on disk.
 type adminUsers struct {
