@@ -16,8 +16,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/big"
-	"slices"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -35,26 +33,21 @@ import (
 var OIDKeyPackage = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 2, 1, 2, 78, 5}
 
 var (
-	oidCMSData           = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
-	oidCMSSignedData     = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
-	oidCMSEnvelopedData  = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 3}
-	oidAttrContentType   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 3}
-	oidAttrMessageDigest = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 4}
-	oidSHA1              = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
-	oidSHA256            = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
-	oidSHA384            = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 2}
-	oidSHA512            = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 3}
-	oidAES128CBC         = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 2}
-	oidAES192CBC         = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}
-	oidAES256CBC         = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
-	oidAES128Wrap        = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 5}
-	oidAES192Wrap        = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 25}
-	oidAES256Wrap        = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 45}
-	oidRSAESOAEP         = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 7}
-	oidMGF1              = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 8}
-	oidSHA384WithRSA     = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 12}
-	oidSHA512WithRSA     = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 13}
-	oidECDSAWithSHA512   = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}
+	oidCMSData          = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
+	oidCMSSignedData    = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
+	oidCMSEnvelopedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 3}
+	oidSHA1             = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
+	oidSHA256           = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
+	oidSHA384           = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 2}
+	oidSHA512           = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 3}
+	oidAES128CBC        = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 2}
+	oidAES192CBC        = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}
+	oidAES256CBC        = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
+	oidAES128Wrap       = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 5}
+	oidAES192Wrap       = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 25}
+	oidAES256Wrap       = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 45}
+	oidRSAESOAEP        = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 7}
+	oidMGF1             = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 8}
 	// dhSinglePass-stdDH-sha*kdf-scheme (RFC 5753 section 7.1.4, SEC 1).
 	oidECDHSHA1KDF   = asn1.ObjectIdentifier{1, 3, 133, 16, 840, 63, 0, 2}
 	oidECDHSHA256KDF = asn1.ObjectIdentifier{1, 3, 132, 1, 11, 1}
@@ -87,7 +80,8 @@ type KeyRecipient struct {
 // whose content, encrypted with AES-256-CBC, is a SignedData made by signer
 // (chain[0] is its certificate, the rest are sent with it) over an
 // AsymmetricKeyPackage (RFC 5958) holding the PKCS#8 key pkcs8. signer may
-// be an ECDSA or RSA key; it signs with SHA-256.
+// be an ECDSA, RSA or Ed25519 key; the digest follows it as in
+// EncodeSignedData.
 func EncryptServerKey(pkcs8 []byte, r KeyRecipient, signer crypto.Signer, chain []*x509.Certificate) ([]byte, error) {
 	signed, err := signKeyPackage(pkcs8, signer, chain)
 	if err != nil {
@@ -113,23 +107,13 @@ var (
 	tag0Prim = cbasn1.Tag(0).ContextSpecific()
 )
 
-// signKeyPackage returns the DER of a SignedData over the
-// AsymmetricKeyPackage holding pkcs8.
+// signKeyPackage returns the DER of a SignedData (without a ContentInfo
+// around it: the EnvelopedData names its type) over the
+// AsymmetricKeyPackage holding pkcs8, signed by signer, whose certificate
+// is chain[0]; the whole chain goes with it.
 func signKeyPackage(pkcs8 []byte, signer crypto.Signer, chain []*x509.Certificate) ([]byte, error) {
 	if len(chain) == 0 {
 		return nil, errors.New("est: signing the key package needs the signer's certificate")
-	}
-	cert := chain[0]
-	var alg x509.SignatureAlgorithm
-	var algOID asn1.ObjectIdentifier
-	null := false
-	switch signer.Public().(type) {
-	case *ecdsa.PublicKey:
-		alg, algOID = x509.ECDSAWithSHA256, OIDECDSAWithSHA256
-	case *rsa.PublicKey:
-		alg, algOID, null = x509.SHA256WithRSA, OIDSHA256WithRSA, true
-	default:
-		return nil, fmt.Errorf("est: cannot sign the key package with a %T key", signer.Public())
 	}
 	// AsymmetricKeyPackage ::= SEQUENCE SIZE (1..MAX) OF OneAsymmetricKey;
 	// a PKCS#8 PrivateKeyInfo is a OneAsymmetricKey of version 1 (0).
@@ -139,63 +123,17 @@ func signKeyPackage(pkcs8 []byte, signer crypto.Signer, chain []*x509.Certificat
 	if err != nil {
 		return nil, err
 	}
-	digest := sha256.Sum256(content)
-	attrs := [][]byte{
-		attribute(oidAttrContentType, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(OIDKeyPackage) }),
-		attribute(oidAttrMessageDigest, func(b *cryptobyte.Builder) { b.AddASN1OctetString(digest[:]) }),
-	}
-	slices.SortFunc(attrs, bytes.Compare) // DER: SET OF in order of encoding
-	var set cryptobyte.Builder
-	set.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) { b.AddBytes(bytes.Join(attrs, nil)) })
-	toSign, err := set.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	sig, err := SignWith(signer, alg, toSign)
+	ci, err := EncodeSignedData(OIDKeyPackage, content, CMSSigner{Key: signer, Certificate: chain[0]}, chain...)
 	if err != nil {
 		return nil, fmt.Errorf("est: signing the key package: %w", err)
 	}
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1Int64(3) // eContentType is not id-data (RFC 5652 5.1)
-		b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) { algID(b, oidSHA256, nil) })
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			b.AddASN1ObjectIdentifier(OIDKeyPackage)
-			b.AddASN1(tag0, func(b *cryptobyte.Builder) { b.AddASN1OctetString(content) })
-		})
-		b.AddASN1(tag0, func(b *cryptobyte.Builder) {
-			for _, c := range chain {
-				b.AddBytes(c.Raw)
-			}
-		})
-		b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				b.AddASN1Int64(1)
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					b.AddBytes(cert.RawIssuer)
-					b.AddASN1BigInt(cert.SerialNumber)
-				})
-				algID(b, oidSHA256, nil)
-				b.AddASN1(tag0, func(b *cryptobyte.Builder) { b.AddBytes(bytes.Join(attrs, nil)) })
-				algID(b, algOID, func(b *cryptobyte.Builder) {
-					if null {
-						b.AddASN1NULL()
-					}
-				})
-				b.AddASN1OctetString(sig)
-			})
-		})
-	})
-	return b.Bytes()
-}
-
-func attribute(oid asn1.ObjectIdentifier, value func(*cryptobyte.Builder)) []byte {
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1ObjectIdentifier(oid)
-		b.AddASN1(cbasn1.SET, value)
-	})
-	return b.BytesOrPanic()
+	in := cryptobyte.String(ci)
+	var seq, explicit, sd cryptobyte.String
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !seq.SkipASN1(cbasn1.OBJECT_IDENTIFIER) ||
+		!seq.ReadASN1(&explicit, tag0) || !explicit.ReadASN1Element(&sd, cbasn1.SEQUENCE) {
+		return nil, errors.New("est: signing the key package: unexpected ContentInfo")
+	}
+	return sd, nil
 }
 
 // envelope returns a ContentInfo of EnvelopedData holding content (of type
@@ -716,177 +654,46 @@ func agreeKey(ri cryptobyte.String, priv crypto.PrivateKey) ([]byte, string, err
 	return nil, "the EC key does not decrypt it", nil
 }
 
-// verifyKeyPackage parses a SignedData over an AsymmetricKeyPackage and
-// checks its signature.
+// verifyKeyPackage parses a SignedData (without a ContentInfo) over an
+// AsymmetricKeyPackage and checks its signature with the certificate in it
+// that its signer names.
 func verifyKeyPackage(der []byte) (*DecryptedKey, error) {
-	in := cryptobyte.String(der)
-	var sd, digests, eci, econtent, certs, signers cryptobyte.String
-	var version int64
-	var etype asn1.ObjectIdentifier
-	var hasCerts, hasContent bool
-	if !in.ReadASN1(&sd, cbasn1.SEQUENCE) || !in.Empty() || !sd.ReadASN1Integer(&version) ||
-		!sd.ReadASN1(&digests, cbasn1.SET) || !sd.ReadASN1(&eci, cbasn1.SEQUENCE) ||
-		!eci.ReadASN1ObjectIdentifier(&etype) || !eci.ReadOptionalASN1(&econtent, &hasContent, tag0) ||
-		!sd.ReadOptionalASN1(&certs, &hasCerts, tag0) || !sd.SkipOptionalASN1(tag1) ||
-		!sd.ReadASN1(&signers, cbasn1.SET) {
+	var ci cryptobyte.Builder
+	ci.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(oidCMSSignedData)
+		b.AddASN1(tag0, func(b *cryptobyte.Builder) { b.AddBytes(der) })
+	})
+	wrapped, err := ci.Bytes()
+	if err != nil {
 		return nil, malformedKey("SignedData")
 	}
-	var content cryptobyte.String
-	if !hasContent || !econtent.ReadASN1(&content, cbasn1.OCTET_STRING) {
+	sd, err := ParseSignedData(wrapped)
+	if err != nil {
+		return nil, Wrap(ErrBadRequest, err, "malformed encrypted key")
+	}
+	if !sd.ContentType.Equal(OIDKeyPackage) {
+		return nil, malformedKey(fmt.Sprintf("the signed content is %v, not an AsymmetricKeyPackage", sd.ContentType))
+	}
+	if sd.Content == nil {
 		return nil, malformedKey("the SignedData holds no key")
 	}
-	if !etype.Equal(OIDKeyPackage) {
-		return nil, malformedKey(fmt.Sprintf("the signed content is %v, not an AsymmetricKeyPackage", etype))
+	if len(sd.Signers) == 0 {
+		return nil, malformedKey("the SignedData has no signer")
 	}
-	out := &DecryptedKey{}
-	for !certs.Empty() {
-		var c cryptobyte.String
-		if !certs.ReadASN1Element(&c, cbasn1.SEQUENCE) {
-			return nil, malformedKey("certificates")
-		}
-		cert, err := x509.ParseCertificate(c)
-		if err != nil {
-			return nil, Wrap(ErrBadRequest, err, "malformed encrypted key: a certificate does not parse")
-		}
-		out.Certificates = append(out.Certificates, cert)
+	si := sd.Signers[0]
+	signer := sd.SignerCertificate(si)
+	if signer == nil {
+		return nil, errors.New("est: the key package's signer certificate is not in it")
 	}
-	var si, sid, digestAlg, attrs, sigAlg, sig cryptobyte.String
-	var sidTag cbasn1.Tag
-	var hasAttrs bool
-	if !signers.ReadASN1(&si, cbasn1.SEQUENCE) || !si.ReadASN1Integer(&version) || !si.ReadAnyASN1Element(&sid, &sidTag) ||
-		!si.ReadASN1Element(&digestAlg, cbasn1.SEQUENCE) || !si.ReadOptionalASN1(&attrs, &hasAttrs, tag0) ||
-		!si.ReadASN1Element(&sigAlg, cbasn1.SEQUENCE) || !si.ReadASN1(&sig, cbasn1.OCTET_STRING) {
-		return nil, malformedKey("SignerInfo")
-	}
-	signer, err := findSigner(sid, sidTag, out.Certificates)
-	if err != nil {
-		return nil, err
-	}
-	out.Signer = signer
-	h, err := hashOf(digestAlg)
-	if err != nil {
-		return nil, err
-	}
-	signed := []byte(content)
-	if hasAttrs {
-		if err := checkSignedAttrs(attrs, etype, h, content); err != nil {
-			return nil, err
-		}
-		var b cryptobyte.Builder
-		b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) { b.AddBytes(attrs) })
-		signed = b.BytesOrPanic()
-	}
-	alg, err := signatureAlgorithm(sigAlg, h)
-	if err != nil {
-		return nil, err
-	}
-	if err := signer.CheckSignature(alg, signed, sig); err != nil {
+	if err := sd.Verify(si, signer.PublicKey); err != nil {
 		return nil, fmt.Errorf("est: the key package's signature does not verify: %w", err)
 	}
+	content := cryptobyte.String(sd.Content)
 	var pkg, first cryptobyte.String
 	if !content.ReadASN1(&pkg, cbasn1.SEQUENCE) || !content.Empty() || !pkg.ReadASN1Element(&first, cbasn1.SEQUENCE) {
 		return nil, malformedKey("AsymmetricKeyPackage")
 	}
-	out.Key = append([]byte(nil), first...)
-	return out, nil
-}
-
-func findSigner(sid cryptobyte.String, tag cbasn1.Tag, certs []*x509.Certificate) (*x509.Certificate, error) {
-	switch tag {
-	case cbasn1.SEQUENCE: // issuerAndSerialNumber
-		var ias, issuer cryptobyte.String
-		serial := new(big.Int)
-		if !sid.ReadASN1(&ias, cbasn1.SEQUENCE) || !ias.ReadASN1Element(&issuer, cbasn1.SEQUENCE) || !ias.ReadASN1Integer(serial) {
-			return nil, malformedKey("signer identifier")
-		}
-		for _, c := range certs {
-			if bytes.Equal(c.RawIssuer, issuer) && c.SerialNumber.Cmp(serial) == 0 {
-				return c, nil
-			}
-		}
-	case tag0Prim: // subjectKeyIdentifier
-		var ski cryptobyte.String
-		if !sid.ReadASN1(&ski, tag0Prim) {
-			return nil, malformedKey("signer identifier")
-		}
-		for _, c := range certs {
-			if len(c.SubjectKeyId) > 0 && bytes.Equal(c.SubjectKeyId, ski) {
-				return c, nil
-			}
-		}
-	}
-	return nil, errors.New("est: the key package's signer certificate is not in it")
-}
-
-func checkSignedAttrs(attrs cryptobyte.String, etype asn1.ObjectIdentifier, h crypto.Hash, content []byte) error {
-	var gotType, gotDigest bool
-	for !attrs.Empty() {
-		var a, values cryptobyte.String
-		var oid asn1.ObjectIdentifier
-		if !attrs.ReadASN1(&a, cbasn1.SEQUENCE) || !a.ReadASN1ObjectIdentifier(&oid) || !a.ReadASN1(&values, cbasn1.SET) {
-			return malformedKey("signed attributes")
-		}
-		switch {
-		case oid.Equal(oidAttrContentType):
-			var t asn1.ObjectIdentifier
-			if !values.ReadASN1ObjectIdentifier(&t) || !values.Empty() || !t.Equal(etype) {
-				return errors.New("est: the key package's signed content type does not match")
-			}
-			gotType = true
-		case oid.Equal(oidAttrMessageDigest):
-			var d cryptobyte.String
-			if !values.ReadASN1(&d, cbasn1.OCTET_STRING) || !values.Empty() {
-				return malformedKey("message digest")
-			}
-			sum := h.New()
-			sum.Write(content)
-			if !bytes.Equal(sum.Sum(nil), d) {
-				return errors.New("est: the key package's message digest does not match")
-			}
-			gotDigest = true
-		}
-	}
-	if !gotType || !gotDigest {
-		return malformedKey("the signed attributes lack the content type or message digest")
-	}
-	return nil
-}
-
-// signatureAlgorithm maps a SignerInfo's signatureAlgorithm, with the
-// digest h, to x509's.
-func signatureAlgorithm(alg cryptobyte.String, h crypto.Hash) (x509.SignatureAlgorithm, error) {
-	var a cryptobyte.String
-	var oid asn1.ObjectIdentifier
-	if !alg.ReadASN1(&a, cbasn1.SEQUENCE) || !a.ReadASN1ObjectIdentifier(&oid) {
-		return 0, malformedKey("signature algorithm")
-	}
-	byHash := func(m map[crypto.Hash]x509.SignatureAlgorithm) (x509.SignatureAlgorithm, error) {
-		if s, ok := m[h]; ok {
-			return s, nil
-		}
-		return 0, fmt.Errorf("est: unsupported digest %v for the key package's signature", h)
-	}
-	rsaByHash := map[crypto.Hash]x509.SignatureAlgorithm{crypto.SHA256: x509.SHA256WithRSA, crypto.SHA384: x509.SHA384WithRSA, crypto.SHA512: x509.SHA512WithRSA}
-	ecByHash := map[crypto.Hash]x509.SignatureAlgorithm{crypto.SHA256: x509.ECDSAWithSHA256, crypto.SHA384: x509.ECDSAWithSHA384, crypto.SHA512: x509.ECDSAWithSHA512}
-	switch {
-	case oid.Equal(OIDSHA256WithRSA):
-		return x509.SHA256WithRSA, nil
-	case oid.Equal(oidSHA384WithRSA):
-		return x509.SHA384WithRSA, nil
-	case oid.Equal(oidSHA512WithRSA):
-		return x509.SHA512WithRSA, nil
-	case oid.Equal(OIDECDSAWithSHA256):
-		return x509.ECDSAWithSHA256, nil
-	case oid.Equal(OIDECDSAWithSHA384):
-		return x509.ECDSAWithSHA384, nil
-	case oid.Equal(oidECDSAWithSHA512):
-		return x509.ECDSAWithSHA512, nil
-	case oid.Equal(OIDRSAEncryption):
-		return byHash(rsaByHash)
-	case oid.Equal(OIDECPublicKey):
-		return byHash(ecByHash)
-	}
-	return 0, fmt.Errorf("est: unsupported signature algorithm %v on the key package", oid)
+	return &DecryptedKey{Key: append([]byte(nil), first...), Signer: signer, Certificates: sd.Certificates}, nil
 }
 
 // SubjectKeyID returns the subject key identifier of cert: its extension,

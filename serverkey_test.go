@@ -132,16 +132,25 @@ func TestServerKeyTampered(t *testing.T) {
 	signer, signerCert := signerCA(t)
 	kek := bytes.Repeat([]byte{7}, 32)
 	r := KeyRecipient{KeyID: []byte("k"), KEK: kek}
-	// A package signed by someone else's key under this certificate fails.
+	// Signing with a key that is not the certificate's is refused.
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, err := EncryptServerKey([]byte{0x30, 0x03, 0x02, 0x01, 0x00}, r, other, []*x509.Certificate{signerCert})
+	if _, err := EncryptServerKey([]byte{0x30, 0x03, 0x02, 0x01, 0x00}, r, other, []*x509.Certificate{signerCert}); err == nil {
+		t.Fatal("signed the key package with a key its certificate does not hold")
+	}
+	// A package whose signature was altered fails. The signature is the
+	// SignedData's last field.
+	signed, err := signKeyPackage([]byte{0x30, 0x03, 0x02, 0x01, 0x00}, signer, []*x509.Certificate{signerCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed[len(signed)-1] ^= 1
+	der, err := envelope(signed, oidCMSSignedData, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := DecryptServerKey(der, kek, nil); err == nil || !strings.Contains(err.Error(), "signature") {
-		t.Fatalf("a forged signature: %v", err)
+		t.Fatalf("an altered signature: %v", err)
 	}
-	_ = signer
 	for _, bad := range [][]byte{nil, {0x30, 0x00}, []byte("garbage")} {
 		if _, err := DecryptServerKey(bad, kek, nil); KindOf(err) != ErrBadRequest {
 			t.Errorf("DecryptServerKey(%x) = %v, want ErrBadRequest", bad, err)
