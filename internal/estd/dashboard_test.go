@@ -1,7 +1,6 @@
 package estd
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -30,20 +29,7 @@ func TestAdminConnectionCap(t *testing.T) {
 	if err := admins.Save(filepath.Join(d.opts.DataDir, AdminUsersFile)); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.ServeAdmin(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ServeAdmin: %v", err)
-		}
-	})
-	addr := ln.Addr().String()
+	addr := serveOn(t, "ServeAdmin", d.ServeAdmin)
 
 	// Two connections that never send a ClientHello hold both slots.
 	var held []net.Conn

@@ -52,21 +52,28 @@ func startDaemon(t *testing.T, lim Limits) *testDaemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { d.Close() }) // after serveOn's cleanup has stopped serving
+	return &testDaemon{Daemon: d, addr: serveOn(t, "Serve", d.Serve), mfr: mfr}
+}
+
+// serveOn runs serve on a loopback listener until the test ends and
+// returns the listener's address.
+func serveOn(t *testing.T, name string, serve func(context.Context, net.Listener) error) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx, ln) }()
+	go func() { done <- serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
+			t.Errorf("%s: %v", name, err)
 		}
-		d.Close()
 	})
-	return &testDaemon{Daemon: d, addr: ln.Addr().String(), mfr: mfr}
+	return ln.Addr().String()
 }
 
 func (d *testDaemon) roots() *x509.CertPool {
