@@ -683,7 +683,7 @@ func verifyKeyPackage(der []byte) (*DecryptedKey, error) {
 	si := sd.Signers[0]
 	signer := sd.SignerCertificate(si)
 	if signer == nil {
-		return nil, errors.New("est: the key package's signer certificate is not in it")
+		return nil, malformedKey("the key package's signer certificate is not in it")
 	}
 	if err := sd.Verify(si, signer.PublicKey); err != nil {
 		return nil, fmt.Errorf("est: the key package's signature does not verify: %w", err)

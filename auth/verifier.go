@@ -37,8 +37,9 @@ type Verifier struct {
 }
 
 // SetManufacturers replaces the manufacturer trust anchors (nil: none).
-// Chains verified against the old anchors are forgotten, which also lets
-// the old pool go.
+// Chains verified against the old anchors are forgotten, which lets the old
+// pool go (a verification that started before the change may still add one
+// entry for it; it can never match, the key names the pool).
 func (v *Verifier) SetManufacturers(p *x509.CertPool) {
 	v.manufacturers.Store(p)
 	v.chains.reset()

@@ -28,11 +28,13 @@ CONC=16
 TCK=$(getconf CLK_TCK)
 
 work=$(mktemp -d)
+shm= # estd's data directory on tmpfs, while it exists
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
+  [ -z "$shm" ] || rm -rf "$shm"
 }
 trap cleanup EXIT
 
@@ -158,7 +160,7 @@ if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
   scenario enroll-keepalive-tmpfs p256 -op enroll -user est
   CONC=256 scenario enroll-keepalive-c256-tmpfs p256 -op enroll -user est -pool 256
   kill "$PID"; wait "$PID" 2>/dev/null || true
-  rm -rf "$shm"
+  rm -rf "$shm"; shm=
 else
   say "no tmpfs at /dev/shm: skipping estd on tmpfs"
 fi

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/internal/admin"
 	"github.com/estkit/estkit/internal/dashboard"
@@ -44,8 +42,9 @@ func (d *Daemon) ServeAdmin(ctx context.Context, ln net.Listener) error {
 	srv := server.HTTPServer(h, cfg, d.opts.Timeouts)
 	srv.ErrorLog = slog.NewLogLogger(d.opts.Logger.Handler(), slog.LevelDebug)
 	// The same caps as the EST listener, smaller: a few admins use it. Its
-	// counters stay out of the EST listener's metrics.
-	tln := newTLSListener(ln, srv, adminLimits, nil, newListenerMetrics(prometheus.NewRegistry()), d.opts.Logger)
+	// metrics are its own (estd_admin_*); its failed handshakes are not
+	// counted with the EST listener's.
+	tln := newTLSListener(ln, srv, adminLimits, nil, newAdminListenerMetrics(d.Registry), d.opts.Logger)
 	return serve(ctx, srv, func() error { return srv.Serve(tln) })
 }
 

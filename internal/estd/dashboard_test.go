@@ -55,6 +55,12 @@ func TestAdminConnectionCap(t *testing.T) {
 		return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
 	})
 
+	if n := d.metric(t, `estd_admin_connections_refused_total{reason="max_connections"}`); n < 1 {
+		t.Errorf("refused admin connections counted %v, want at least 1", n)
+	}
+	if n := d.metric(t, `estd_connections_refused_total{reason="max_connections"}`); n != 0 {
+		t.Errorf("the EST listener's counter counted %v admin refusals, want 0", n)
+	}
 	for _, c := range held {
 		c.Close()
 	}

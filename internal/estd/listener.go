@@ -275,18 +275,28 @@ type listenerMetrics struct {
 	handshaking prometheus.Gauge
 }
 
-// newListenerMetrics registers the listener metrics with reg, or finds them
-// there when an earlier Serve did.
+// newListenerMetrics registers the metrics of the EST listener with reg,
+// or finds them there when an earlier Serve did.
 func newListenerMetrics(reg prometheus.Registerer) *listenerMetrics {
+	return listenerMetricsNamed(reg, "estd_", "the EST listener")
+}
+
+// newAdminListenerMetrics does the same for the admin dashboard's listener.
+func newAdminListenerMetrics(reg prometheus.Registerer) *listenerMetrics {
+	return listenerMetricsNamed(reg, "estd_admin_", "the admin dashboard's listener")
+}
+
+func listenerMetricsNamed(reg prometheus.Registerer, prefix, listener string) *listenerMetrics {
 	return &listenerMetrics{
 		refused: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "estd_connections_refused_total", Help: "Connections closed unserved because a cap was reached, by cap (max_connections, max_handshakes).",
+			Name: prefix + "connections_refused_total",
+			Help: "Connections to " + listener + " closed unserved because a cap was reached, by cap (max_connections, max_handshakes).",
 		}, []string{"reason"})),
 		open: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "estd_connections_open", Help: "Open connections to the EST listener.",
+			Name: prefix + "connections_open", Help: "Open connections to " + listener + ".",
 		})),
 		handshaking: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "estd_tls_handshakes_in_progress", Help: "TLS handshakes in progress on the EST listener.",
+			Name: prefix + "tls_handshakes_in_progress", Help: "TLS handshakes in progress on " + listener + ".",
 		})),
 	}
 }

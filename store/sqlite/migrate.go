@@ -24,9 +24,34 @@ var migrationFiles embed.FS
 var migrations = migration.MustLoad(migrationFiles, "migrations", "store/sqlite")
 
 // migrate brings the schema up to the latest version in one transaction, so
-// a failed migration leaves the database as it was.
+// a failed migration leaves the database as it was. After a migration it
+// checkpoints the WAL and truncates it: a migration that rewrites a table
+// leaves a WAL as large as the table.
 func migrate(ctx context.Context, db *sql.DB) error {
-	return migrateTo(ctx, db, len(migrations))
+	from, err := schemaVersion(ctx, db)
+	if err != nil {
+		return err
+	}
+	if err := migrateTo(ctx, db, len(migrations)); err != nil {
+		return err
+	}
+	if from < len(migrations) {
+		// Best effort: a reader in another process may hold the WAL, and
+		// the next automatic checkpoint then does the work.
+		db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
+	return nil
+}
+
+// schemaVersion is the schema version of db, 0 for an empty database.
+func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`).Scan(&n); err != nil || n == 0 {
+		return 0, err
+	}
+	var v int
+	err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
+	return v, err
 }
 
 // migrateTo brings the schema up to version target (tests start from older
@@ -88,15 +113,8 @@ func Check(ctx context.Context, path string) (int, error) {
 		return 0, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
 	}
 	defer db.Close()
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("store/sqlite: check %s: %w", abs, err)
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	var v int
-	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+	v, err := schemaVersion(ctx, db)
+	if err != nil {
 		return 0, fmt.Errorf("store/sqlite: check %s: %w", abs, err)
 	}
 	if v > len(migrations) {

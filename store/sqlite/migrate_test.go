@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math/big"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,12 +67,17 @@ func TestMigrate0003(t *testing.T) {
 	if after := seqs(t, s.r); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("seq by serial changed:\nbefore %v\nafter  %v", before, after)
 	}
-	var ddl string
-	if err := s.r.QueryRow(`SELECT sql FROM sqlite_master WHERE name = 'certificates'`).Scan(&ddl); err != nil {
-		t.Fatal(err)
+	// The table is 0001's, column for column and constraint for
+	// constraint, without AUTOINCREMENT.
+	v1 := openVersion(t, filepath.Join(t.TempDir(), "v1.db"), 1)
+	want := strings.Replace(tableBody(t, v1), " AUTOINCREMENT", "", 1)
+	v1.Close()
+	if got := tableBody(t, s.r); got != want {
+		t.Errorf("certificates after the migration:\n%s\nwant:\n%s", got, want)
 	}
-	if strings.Contains(ddl, "AUTOINCREMENT") {
-		t.Errorf("certificates still has AUTOINCREMENT:\n%s", ddl)
+	// The rebuilt table's WAL is checkpointed and truncated.
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() != 0 {
+		t.Errorf("WAL after the migration: %v, %v; want empty", fi.Size(), err)
 	}
 	var indexes []string
 	rows, err := s.r.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'certificates' AND sql IS NOT NULL ORDER BY name`)
@@ -117,10 +123,31 @@ func TestMigrate0003(t *testing.T) {
 	if err := s.Put(t.Context(), testRecord(0x1000+1)); err == nil {
 		t.Error("a duplicate serial was recorded after the migration")
 	}
-	if _, err := s.w.Exec(`INSERT INTO certificates (serial, subject, not_before, not_after, key_algorithm,
-		profile, requester, auth_method, issued_at, der) VALUES ('00ff', 'CN=x', '', '', '', '', '', '', '', X'')`); err == nil {
-		t.Error("the serial CHECK no longer holds after the migration")
+	for what, values := range map[string]string{
+		"the serial CHECK": `'00ff', 'CN=x', '[]', '', '', '', '', '', '', '', X''`,
+		"the sans CHECK":   `'ff', 'CN=x', '{}', '', '', '', '', '', '', '', X''`,
+		"STRICT":           `'fe', 'CN=x', '[]', '', '', '', '', '', '', '', 'text, not a blob'`,
+	} {
+		if _, err := s.w.Exec(`INSERT INTO certificates (serial, subject, sans, not_before, not_after, key_algorithm,
+			profile, requester, auth_method, issued_at, der) VALUES (` + values + `)`); err == nil {
+			t.Errorf("%s no longer holds after the migration", what)
+		}
 	}
+}
+
+// tableBody is what db's CREATE TABLE certificates says between its outer
+// parentheses, spaces collapsed.
+func tableBody(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	var ddl string
+	if err := db.QueryRow(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'certificates'`).Scan(&ddl); err != nil {
+		t.Fatal(err)
+	}
+	open, end := strings.Index(ddl, "("), strings.LastIndex(ddl, ")")
+	if open < 0 || end < open {
+		t.Fatalf("unexpected DDL %q", ddl)
+	}
+	return strings.Join(strings.Fields(ddl[open+1:end]), " ") + " " + strings.Join(strings.Fields(ddl[end+1:]), " ")
 }
 
 // seqs maps every serial of db's certificates to its seq.

@@ -1,9 +1,10 @@
 -- 0003: what every enrollment writes, kept to the pages it cannot avoid.
 --
 -- The certificates table is rebuilt without AUTOINCREMENT. Certificates are
--- never deleted, so seq, the rowid, already only grows; AUTOINCREMENT made
--- every commit also write sqlite_sequence. Columns, constraints and seq
--- values stay as they were.
+-- never deleted, so seq, the rowid, already only grows (were the newest row
+-- deleted by hand, its seq would be given again); AUTOINCREMENT made every
+-- commit also write sqlite_sequence. Columns, constraints and seq values
+-- stay as they were.
 --
 -- certificates_subject is gone: a fleet's subjects are unique and in no
 -- order, so the index took a random page of a large B-tree with every
