@@ -10,10 +10,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
-	"time"
-
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // createCertificate is x509.CreateCertificate(rand.Reader, tmpl, parent,
@@ -46,14 +42,18 @@ func createCertificate(tmpl, parent *x509.Certificate, pub crypto.PublicKey, key
 	if err != nil {
 		return nil, err
 	}
-	// Sized up front: a growing builder copies everything it holds.
-	b := cryptobyte.NewBuilder(make([]byte, 0, len(tbs)+len(alg)+len(sig)+16))
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(tbs)
-		b.AddBytes(alg)
-		b.AddASN1BitString(sig)
-	})
-	return b.Bytes()
+	// Sized up front: a growing buffer copies everything it holds.
+	w := derWriter{buf: make([]byte, 0, len(tbs)+len(alg)+len(sig)+16)}
+	w.begin(tagSequence)
+	w.raw(tbs)
+	w.raw(alg)
+	w.begin(tagBitString)
+	w.buf = append(w.buf, 0) // no unused bits
+	w.raw(sig)
+	w.end()
+	w.end()
+	cert, _ := w.bytes()
+	return cert, nil
 }
 
 // DER AlgorithmIdentifiers of the signature algorithms x509 picks for each
@@ -88,29 +88,29 @@ func signatureParams(key crypto.Signer) ([]byte, crypto.SignerOpts, bool) {
 	return nil, nil, false
 }
 
-// Object identifiers of the extensions marshalTBS writes (RFC 5280 4.2.1,
-// 4.2.2.1).
+// DER object identifiers of the extensions marshalTBS writes (RFC 5280
+// 4.2.1, 4.2.2.1).
 var (
-	oidKeyUsage         = asn1.ObjectIdentifier{2, 5, 29, 15}
-	oidExtKeyUsage      = asn1.ObjectIdentifier{2, 5, 29, 37}
-	oidBasicConstraints = asn1.ObjectIdentifier{2, 5, 29, 19}
-	oidSubjectKeyID     = asn1.ObjectIdentifier{2, 5, 29, 14}
-	oidAuthorityKeyID   = asn1.ObjectIdentifier{2, 5, 29, 35}
-	oidAuthorityInfo    = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 1}
-	oidOCSP             = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1}
-	oidSubjectAltName   = asn1.ObjectIdentifier{2, 5, 29, 17}
-	oidCRLDistribution  = asn1.ObjectIdentifier{2, 5, 29, 31}
+	oidKeyUsage         = derOID(asn1.ObjectIdentifier{2, 5, 29, 15})
+	oidExtKeyUsage      = derOID(asn1.ObjectIdentifier{2, 5, 29, 37})
+	oidBasicConstraints = derOID(asn1.ObjectIdentifier{2, 5, 29, 19})
+	oidSubjectKeyID     = derOID(asn1.ObjectIdentifier{2, 5, 29, 14})
+	oidAuthorityKeyID   = derOID(asn1.ObjectIdentifier{2, 5, 29, 35})
+	oidAuthorityInfo    = derOID(asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 1})
+	oidOCSP             = derOID(asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1})
+	oidSubjectAltName   = derOID(asn1.ObjectIdentifier{2, 5, 29, 17})
+	oidCRLDistribution  = derOID(asn1.ObjectIdentifier{2, 5, 29, 31})
 )
 
-// extKeyUsageOIDs are the extended key usages marshalTBS writes.
-var extKeyUsageOIDs = map[x509.ExtKeyUsage]asn1.ObjectIdentifier{
-	x509.ExtKeyUsageAny:             {2, 5, 29, 37, 0},
-	x509.ExtKeyUsageServerAuth:      {1, 3, 6, 1, 5, 5, 7, 3, 1},
-	x509.ExtKeyUsageClientAuth:      {1, 3, 6, 1, 5, 5, 7, 3, 2},
-	x509.ExtKeyUsageCodeSigning:     {1, 3, 6, 1, 5, 5, 7, 3, 3},
-	x509.ExtKeyUsageEmailProtection: {1, 3, 6, 1, 5, 5, 7, 3, 4},
-	x509.ExtKeyUsageTimeStamping:    {1, 3, 6, 1, 5, 5, 7, 3, 8},
-	x509.ExtKeyUsageOCSPSigning:     {1, 3, 6, 1, 5, 5, 7, 3, 9},
+// extKeyUsageOIDs are the DER of the extended key usages marshalTBS writes.
+var extKeyUsageOIDs = map[x509.ExtKeyUsage][]byte{
+	x509.ExtKeyUsageAny:             derOID(asn1.ObjectIdentifier{2, 5, 29, 37, 0}),
+	x509.ExtKeyUsageServerAuth:      derOID(asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 1}),
+	x509.ExtKeyUsageClientAuth:      derOID(asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 2}),
+	x509.ExtKeyUsageCodeSigning:     derOID(asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 3}),
+	x509.ExtKeyUsageEmailProtection: derOID(asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 4}),
+	x509.ExtKeyUsageTimeStamping:    derOID(asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}),
+	x509.ExtKeyUsageOCSPSigning:     derOID(asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 9}),
 }
 
 // marshalTBS returns the DER TBSCertificate (RFC 5280 4.1) that
@@ -130,41 +130,35 @@ func marshalTBS(tmpl, parent *x509.Certificate, pub, signerPub crypto.PublicKey,
 	if err != nil {
 		return nil, false
 	}
-	notBefore, ok1 := asn1Time(tmpl.NotBefore)
-	notAfter, ok2 := asn1Time(tmpl.NotAfter)
-	if !ok1 || !ok2 {
-		return nil, false
-	}
 	akid := tmpl.AuthorityKeyId
 	if !bytes.Equal(parent.RawSubject, tmpl.RawSubject) && len(parent.SubjectKeyId) > 0 {
 		akid = parent.SubjectKeyId
 	}
-	exts, ok := marshalExtensions(tmpl, akid)
-	if !ok {
+	w := derWriter{buf: make([]byte, 0, 512+len(spki)+len(parent.RawSubject)+len(tmpl.RawSubject))}
+	w.begin(tagSequence)
+	w.raw([]byte{contextTag(0, true), 3, tagInteger, 1, 2}) // [0] version v3
+	w.positiveInteger(tmpl.SerialNumber)
+	w.raw(alg)
+	w.raw(parent.RawSubject)
+	w.begin(tagSequence) // validity
+	if !w.time(tmpl.NotBefore) || !w.time(tmpl.NotAfter) {
 		return nil, false
 	}
-	b := cryptobyte.NewBuilder(make([]byte, 0, 256+len(spki)+len(exts)+len(parent.RawSubject)+len(tmpl.RawSubject)))
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-			b.AddASN1Int64(2) // v3
-		})
-		b.AddASN1BigInt(tmpl.SerialNumber)
-		b.AddBytes(alg)
-		b.AddBytes(parent.RawSubject)
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			b.AddBytes(notBefore)
-			b.AddBytes(notAfter)
-		})
-		b.AddBytes(tmpl.RawSubject)
-		b.AddBytes(spki)
-		if len(exts) > 0 {
-			b.AddASN1(cbasn1.Tag(3).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddBytes(exts) })
-			})
-		}
-	})
-	tbs, err := b.Bytes()
-	return tbs, err == nil
+	w.end()
+	w.raw(tmpl.RawSubject)
+	w.raw(spki)
+	mark := len(w.buf)
+	w.begin(contextTag(3, true))
+	w.begin(tagSequence)
+	if !writeExtensions(&w, tmpl, akid) {
+		w.buf = w.buf[:mark] // none: no [3] either
+		w.depth -= 2
+	} else {
+		w.end()
+		w.end()
+	}
+	w.end()
+	return w.bytes()
 }
 
 // simpleTemplate reports whether tmpl uses only what marshalTBS encodes,
@@ -216,125 +210,113 @@ func ia5(s string) bool {
 	return true
 }
 
-// asn1Time encodes t as encoding/asn1 does: UTCTime for 1950 to 2049,
-// GeneralizedTime otherwise, in UTC, to the second.
-func asn1Time(t time.Time) ([]byte, bool) {
-	t = t.UTC()
-	y := t.Year()
-	if y < 0 || y > 9999 {
-		return nil, false
-	}
-	var b cryptobyte.Builder
-	if y >= 1950 && y < 2050 {
-		b.AddASN1(cbasn1.UTCTime, func(b *cryptobyte.Builder) { b.AddBytes([]byte(t.Format("060102150405Z"))) })
-	} else {
-		b.AddASN1(cbasn1.GeneralizedTime, func(b *cryptobyte.Builder) { b.AddBytes([]byte(t.Format("20060102150405Z"))) })
-	}
-	der, err := b.Bytes()
-	return der, err == nil
-}
-
-// marshalExtensions encodes the extensions of tmpl in x509's order (key
+// writeExtensions writes the extensions of tmpl in x509's order (key
 // usage, extended key usage, basic constraints, subject and authority key
 // identifiers, authority information access, subject alternative name, CRL
-// distribution points), without the enclosing SEQUENCE.
-func marshalExtensions(t *x509.Certificate, akid []byte) ([]byte, bool) {
-	b := cryptobyte.NewBuilder(make([]byte, 0, 1024))
-	ext := func(oid asn1.ObjectIdentifier, critical bool, value func(*cryptobyte.Builder)) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			b.AddASN1ObjectIdentifier(oid)
-			if critical {
-				b.AddASN1Boolean(true)
-			}
-			b.AddASN1(cbasn1.OCTET_STRING, value)
-		})
+// distribution points), without the enclosing SEQUENCE, and reports
+// whether there were any.
+func writeExtensions(w *derWriter, t *x509.Certificate, akid []byte) bool {
+	any := false
+	begin := func(oid []byte, critical bool) {
+		any = true
+		w.begin(tagSequence)
+		w.raw(oid)
+		if critical {
+			w.raw([]byte{tagBoolean, 1, 0xff})
+		}
+		w.begin(tagOctetString)
 	}
+	end := func() { w.end(); w.end() }
 	if t.KeyUsage != 0 {
-		ext(oidKeyUsage, true, func(b *cryptobyte.Builder) { b.AddBytes(keyUsageBits(t.KeyUsage)) })
+		begin(oidKeyUsage, true)
+		w.raw(keyUsageBits(t.KeyUsage))
+		end()
 	}
 	if len(t.ExtKeyUsage) > 0 || len(t.UnknownExtKeyUsage) > 0 {
-		ext(oidExtKeyUsage, false, func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				for _, u := range t.ExtKeyUsage {
-					b.AddASN1ObjectIdentifier(extKeyUsageOIDs[u])
-				}
-				for _, oid := range t.UnknownExtKeyUsage {
-					b.AddASN1ObjectIdentifier(oid)
-				}
-			})
-		})
+		begin(oidExtKeyUsage, false)
+		w.begin(tagSequence)
+		for _, u := range t.ExtKeyUsage {
+			w.raw(extKeyUsageOIDs[u])
+		}
+		for _, oid := range t.UnknownExtKeyUsage {
+			der, err := asn1.Marshal(oid)
+			if err != nil {
+				w.bad = true // x509.CreateCertificate will say what is wrong
+				continue
+			}
+			w.raw(der)
+		}
+		w.end()
+		end()
 	}
 	if t.BasicConstraintsValid {
 		// Not a CA, no path length: both fields take their defaults.
-		ext(oidBasicConstraints, true, func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(*cryptobyte.Builder) {})
-		})
+		begin(oidBasicConstraints, true)
+		w.raw([]byte{tagSequence, 0})
+		end()
 	}
 	if len(t.SubjectKeyId) > 0 {
-		ext(oidSubjectKeyID, false, func(b *cryptobyte.Builder) { b.AddASN1OctetString(t.SubjectKeyId) })
+		begin(oidSubjectKeyID, false)
+		w.element(tagOctetString, t.SubjectKeyId)
+		end()
 	}
 	if len(akid) > 0 {
-		ext(oidAuthorityKeyID, false, func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				b.AddASN1(cbasn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(akid) })
-			})
-		})
+		begin(oidAuthorityKeyID, false)
+		w.begin(tagSequence)
+		w.element(contextTag(0, false), akid)
+		w.end()
+		end()
 	}
 	if len(t.OCSPServer) > 0 {
-		ext(oidAuthorityInfo, false, func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				for _, u := range t.OCSPServer {
-					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-						b.AddASN1ObjectIdentifier(oidOCSP)
-						b.AddASN1(cbasn1.Tag(6).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(u)) })
-					})
-				}
-			})
-		})
+		begin(oidAuthorityInfo, false)
+		w.begin(tagSequence)
+		for _, u := range t.OCSPServer {
+			w.begin(tagSequence)
+			w.raw(oidOCSP)
+			w.element(contextTag(6, false), []byte(u))
+			w.end()
+		}
+		w.end()
+		end()
 	}
 	if len(t.DNSNames) > 0 || len(t.EmailAddresses) > 0 || len(t.IPAddresses) > 0 || len(t.URIs) > 0 {
 		// RFC 5280 4.2.1.6: critical when the subject is empty.
-		emptySubject := bytes.Equal(t.RawSubject, []byte{0x30, 0x00})
-		ext(oidSubjectAltName, emptySubject, func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				name := func(tag uint8, v []byte) {
-					b.AddASN1(cbasn1.Tag(tag).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(v) })
-				}
-				for _, d := range t.DNSNames {
-					name(2, []byte(d))
-				}
-				for _, e := range t.EmailAddresses {
-					name(1, []byte(e))
-				}
-				for _, ip := range t.IPAddresses {
-					if ip4 := ip.To4(); ip4 != nil {
-						ip = ip4
-					}
-					name(7, ip)
-				}
-				for _, u := range t.URIs {
-					name(6, []byte(u.String()))
-				}
-			})
-		})
+		begin(oidSubjectAltName, bytes.Equal(t.RawSubject, []byte{tagSequence, 0}))
+		w.begin(tagSequence)
+		for _, d := range t.DNSNames {
+			w.element(contextTag(2, false), []byte(d))
+		}
+		for _, e := range t.EmailAddresses {
+			w.element(contextTag(1, false), []byte(e))
+		}
+		for _, ip := range t.IPAddresses {
+			if ip4 := ip.To4(); ip4 != nil {
+				ip = ip4
+			}
+			w.element(contextTag(7, false), ip)
+		}
+		for _, u := range t.URIs {
+			w.element(contextTag(6, false), []byte(u.String()))
+		}
+		w.end()
+		end()
 	}
 	if len(t.CRLDistributionPoints) > 0 {
-		ext(oidCRLDistribution, false, func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				for _, u := range t.CRLDistributionPoints {
-					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // DistributionPoint
-						b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) { // distributionPoint
-							b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) { // fullName
-								b.AddASN1(cbasn1.Tag(6).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(u)) })
-							})
-						})
-					})
-				}
-			})
-		})
+		begin(oidCRLDistribution, false)
+		w.begin(tagSequence)
+		for _, u := range t.CRLDistributionPoints {
+			w.begin(tagSequence)         // DistributionPoint
+			w.begin(contextTag(0, true)) // distributionPoint
+			w.begin(contextTag(0, true)) // fullName
+			w.element(contextTag(6, false), []byte(u))
+			w.end()
+			w.end()
+			w.end()
+		}
+		w.end()
+		end()
 	}
-	der, err := b.Bytes()
-	return der, err == nil
+	return any
 }
 
 // keyUsageBits is the DER BIT STRING of a KeyUsage: bit 0 (digitalSignature)
