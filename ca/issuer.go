@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -108,6 +109,9 @@ func (c *CA) Issue(ctx context.Context, req *x509.CertificateRequest, p *Profile
 		return nil, err
 	}
 	der, err := createCertificate(tmpl, c.Cert, req.PublicKey, c.Signer)
+	if errors.Is(err, est.ErrUnavailable) {
+		return nil, err // the key is there but busy (keys.SessionWait): try again
+	}
 	if err != nil {
 		return nil, est.Wrap(est.ErrInternal, err, "signing failed")
 	}

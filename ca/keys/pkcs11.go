@@ -17,10 +17,13 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ThalesGroup/crypto11"
 	"github.com/miekg/pkcs11"
+	"github.com/thales-e-security/pool"
 
+	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/ca"
 )
 
@@ -168,6 +171,24 @@ func findSlot(u *PKCS11URI) (uint, string, error) {
 // matches is RFC 7512 attribute matching: an absent attribute matches anything.
 func matches(want, have string) bool { return want == "" || want == trimPad(have) }
 
+// SessionWait bounds how long a signature waits for a free session of the
+// token (crypto11 keeps a pool of them, as many as the token allows). Past
+// it the request fails with est.ErrUnavailable (503 and Retry-After)
+// rather than wait for ever behind a token that stopped answering.
+var SessionWait = 10 * time.Second
+
+// tokenSigner is a key in a token. A signature that found no free session
+// within SessionWait is an est.ErrUnavailable.
+type tokenSigner struct{ crypto11.Signer }
+
+func (s tokenSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	sig, err := s.Signer.Sign(r, digest, opts)
+	if errors.Is(err, pool.ErrTimeout) {
+		return nil, est.Wrap(est.ErrUnavailable, err, "every session of the HSM is busy; try again")
+	}
+	return sig, err
+}
+
 // open finds the token u names and logs in to it.
 func open(u *PKCS11URI, opts Options) (*token, error) {
 	pin, err := u.pin(opts)
@@ -186,7 +207,7 @@ func open(u *PKCS11URI, opts Options) (*token, error) {
 		return nil, fmt.Errorf("pkcs11: wrong PIN for the token of %s (this process is logged in to it with another PIN)", u)
 	}
 	n := int(slot)
-	c, err := crypto11.Configure(&crypto11.Config{Path: u.ModulePath, SlotNumber: &n, Pin: pin})
+	c, err := crypto11.Configure(&crypto11.Config{Path: u.ModulePath, SlotNumber: &n, Pin: pin, PoolWaitTimeout: SessionWait})
 	if err != nil {
 		switch {
 		case ckr(err, pkcs11.CKR_PIN_INCORRECT):
@@ -227,7 +248,7 @@ func loadPKCS11(ctx context.Context, u *PKCS11URI, opts Options) (crypto.Signer,
 			opts.logger().Warn("pkcs11: the CA private key can be read out of the token (CKA_SENSITIVE false or CKA_EXTRACTABLE true); estd ca init -hsm creates keys that cannot", "uri", u.String())
 		}
 	}
-	return s, t, nil
+	return tokenSigner{s}, t, nil
 }
 
 // findKey returns the one key pair u names.
@@ -297,7 +318,7 @@ func generatePKCS11(ctx context.Context, u *PKCS11URI, kt ca.KeyType, opts Optio
 		t.Close()
 		return nil, nil, err
 	}
-	return s, t, nil
+	return tokenSigner{s}, t, nil
 }
 
 func generate(t *token, u *PKCS11URI, kt ca.KeyType) (crypto11.Signer, error) {

@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"github.com/ThalesGroup/crypto11"
+	"github.com/thales-e-security/pool"
+
+	"github.com/estkit/estkit"
 
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/ca"
@@ -115,6 +118,9 @@ func checkNotExtractable(t *testing.T, c io.Closer, s crypto.Signer, kt ca.KeyTy
 	var types []crypto11.AttributeType
 	for a := range want {
 		types = append(types, a)
+	}
+	if ts, ok := s.(tokenSigner); ok {
+		s = ts.Signer
 	}
 	got, err := tok.ctx.GetAttributes(s, types)
 	if err != nil {
@@ -292,5 +298,59 @@ func TestPKCS11GenerateByID(t *testing.T) {
 	closeAtEnd(t, c3)
 	if _, _, err := Generate(ctx, strings.Replace(uri, "id=%CA%FE", "id=%01;object=labelled", 1), ca.P256, Options{}); err == nil || !strings.Contains(err.Error(), "already has a key with object=labelled") {
 		t.Errorf("reused label: %v", err)
+	}
+}
+
+// busyToken is a token key whose every signature finds no free session.
+type busyToken struct{ crypto.Signer }
+
+func (busyToken) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, pool.ErrTimeout
+}
+func (busyToken) Delete() error { return nil }
+
+// TestPKCS11SessionWait: a signature that finds no free session of the
+// token within SessionWait fails as unavailable (503, try again), not as an
+// internal error; and SessionWait reaches crypto11.
+func TestPKCS11SessionWait(t *testing.T) {
+	key, _ := ca.GenerateKey(ca.P256)
+	now := time.Now()
+	root, err := ca.NewRoot(key, pkix.Name{CommonName: "Busy Root"}, now, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ca.New(root, tokenSigner{busyToken{key}}, []*x509.Certificate{root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"device.example"}}, leafKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := x509.ParseCertificateRequest(der)
+	profile := &ca.Profile{Validity: time.Hour, KeyTypes: []ca.KeyType{ca.P256}, SANs: []string{"dns"}}
+	_, err = c.Issue(context.Background(), req, profile, auth.Identity{})
+	if est.KindOf(err) != est.ErrUnavailable {
+		t.Fatalf("issuing with a busy token: %v (kind %v), want ErrUnavailable", err, est.KindOf(err))
+	}
+
+	// With no time to wait at all, even finding the key finds no session.
+	tok := hsmtest.NewToken(t, "estd")
+	_, closer, err := Generate(context.Background(), tok.URI("ca"), ca.P256, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := closer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	saved := SessionWait
+	SessionWait = time.Nanosecond
+	t.Cleanup(func() { SessionWait = saved })
+	if _, closer, err := Load(context.Background(), tok.URI("ca"), Options{}); err == nil {
+		closer.Close()
+		t.Fatal("loaded a key without waiting for a session: SessionWait does not reach crypto11")
+	} else if !strings.Contains(err.Error(), pool.ErrTimeout.Error()) {
+		t.Fatalf("Load with no session wait: %v, want %v", err, pool.ErrTimeout)
 	}
 }
