@@ -166,18 +166,31 @@ func (v *Verifier) issuedStatus(ctx context.Context, leaf *x509.Certificate) (Id
 	if v.Store == nil {
 		return Identity{}, est.Errorf(est.ErrForbidden, "client certificate refused: no store to check it against")
 	}
-	rec, err := v.Store.BySerial(ctx, leaf.SerialNumber)
+	st, err := certificateStatus(ctx, v.Store, leaf)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return Identity{}, est.Errorf(est.ErrForbidden, "client certificate refused: not on record")
 	case err != nil:
 		return Identity{}, est.Wrap(est.ErrUnavailable, err, "certificate status unavailable")
-	case !sameDER(rec.DER, leaf.Raw):
+	case !st.SameDER:
 		return Identity{}, est.Errorf(est.ErrForbidden, "client certificate refused: does not match the record")
-	case rec.Revoked:
+	case st.Revoked:
 		return Identity{}, est.Wrap(est.ErrForbidden, errRevoked, "client certificate refused: revoked")
 	}
-	return Identity{Method: Issued, Name: leaf.Subject.String(), Cert: leaf, Profile: rec.Profile}, nil
+	return Identity{Method: Issued, Name: leaf.Subject.String(), Cert: leaf, Profile: st.Profile}, nil
+}
+
+// certificateStatus looks leaf's record up: only its status where the store
+// can (store.Statuses), else the whole record.
+func certificateStatus(ctx context.Context, s store.Store, leaf *x509.Certificate) (store.Status, error) {
+	if ss, ok := s.(store.Statuses); ok {
+		return ss.Status(ctx, leaf.SerialNumber, leaf.Raw)
+	}
+	rec, err := s.BySerial(ctx, leaf.SerialNumber)
+	if err != nil {
+		return store.Status{}, err
+	}
+	return store.Status{SameDER: sameDER(rec.DER, leaf.Raw), Revoked: rec.Revoked, Profile: rec.Profile}, nil
 }
 
 // errRevoked is the cause of refusing a certificate this CA revoked. Such a

@@ -157,6 +157,23 @@ type Revocations interface {
 	Revoked(ctx context.Context, now time.Time) ([]*Record, error)
 }
 
+// Status is what authenticating a client certificate needs of its record.
+type Status struct {
+	// SameDER reports whether the record holds exactly the DER asked about.
+	SameDER bool
+	Revoked bool
+	Profile string
+}
+
+// Statuses is the optional capability of looking up only a certificate's
+// status, cheaper than BySerial: every request authenticated by a
+// certificate of this CA asks it.
+type Statuses interface {
+	// Status returns the status of the certificate with serial, compared
+	// with der, or ErrNotFound.
+	Status(ctx context.Context, serial *big.Int, der []byte) (Status, error)
+}
+
 // GroupCommits is implemented by stores that record concurrent Puts in
 // shared transactions (group commit); estd exports the counts as metrics.
 type GroupCommits interface {

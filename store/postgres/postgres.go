@@ -54,6 +54,7 @@ type Store struct {
 var (
 	_ store.Store        = (*Store)(nil)
 	_ store.GroupCommits = (*Store)(nil)
+	_ store.Statuses     = (*Store)(nil)
 )
 
 // Open connects to the database at dsn, a postgres:// URL or a libpq
@@ -207,6 +208,25 @@ func (s *Store) BySerial(ctx context.Context, serial *big.Int) (*store.Record, e
 		return nil, fmt.Errorf("store/postgres: serial %s: %w", key, store.ErrNotFound)
 	}
 	return entries[0].rec, nil
+}
+
+// Status implements store.Statuses. The DER is compared in the database:
+// the record's columns are neither sent nor decoded.
+func (s *Store) Status(ctx context.Context, serial *big.Int, der []byte) (store.Status, error) {
+	if serial == nil || serial.Sign() <= 0 {
+		return store.Status{}, fmt.Errorf("store/postgres: serial %v: %w", serial, store.ErrNotFound)
+	}
+	key := serialKey(serial)
+	var st store.Status
+	err := s.pool.QueryRow(ctx, `SELECT der IS NOT DISTINCT FROM $2, revoked, profile FROM certificates WHERE serial = $1`, key, der).
+		Scan(&st.SameDER, &st.Revoked, &st.Profile)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Status{}, fmt.Errorf("store/postgres: serial %s: %w", key, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Status{}, fmt.Errorf("store/postgres: status of %s: %w", key, err)
+	}
+	return st, nil
 }
 
 // BySubject returns every record with exactly that subject, in issuance

@@ -52,11 +52,13 @@ type Store struct {
 	// certificates looks its record up, and preparing the statement each
 	// time cost as much as running it.
 	bySerial *sql.Stmt
+	status   *sql.Stmt // selectStatus on r (Status)
 }
 
 var (
 	_ store.Store        = (*Store)(nil)
 	_ store.GroupCommits = (*Store)(nil)
+	_ store.Statuses     = (*Store)(nil)
 )
 
 // Open opens the database at path, creating it (mode 0600, and any missing
@@ -106,8 +108,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
 	}
+	status, err := r.PrepareContext(ctx, selectStatus)
+	if err != nil {
+		bySerial.Close()
+		insert.Close()
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
+	}
 	bw := &batchWriter{db: w, insert: insert}
-	return &Store{w: w, r: r, puts: groupcommit.New(bw.commit), insert: insert, bySerial: bySerial}, nil
+	return &Store{w: w, r: r, puts: groupcommit.New(bw.commit), insert: insert, bySerial: bySerial, status: status}, nil
 }
 
 // createFile creates the database file with mode 0600 unless it exists, so
@@ -158,7 +168,7 @@ func (s *Store) GroupCommitStats() (commits, puts int64) {
 // connection, it checkpoints the WAL into the database file.
 func (s *Store) Close() error {
 	s.puts.Close()
-	return errors.Join(s.insert.Close(), s.bySerial.Close(), s.r.Close(), s.w.Close())
+	return errors.Join(s.insert.Close(), s.bySerial.Close(), s.status.Close(), s.r.Close(), s.w.Close())
 }
 
 // Ping reports whether the database can be read.
@@ -257,6 +267,27 @@ func (s *Store) BySerial(ctx context.Context, serial *big.Int) (*store.Record, e
 		return nil, fmt.Errorf("store/sqlite: serial %s: %w", key, err)
 	}
 	return e.rec, nil
+}
+
+// selectStatus compares the DER in the database: the record's columns are
+// neither copied out nor decoded.
+const selectStatus = `SELECT der IS ?, revoked, profile FROM certificates WHERE serial = ?`
+
+// Status implements store.Statuses.
+func (s *Store) Status(ctx context.Context, serial *big.Int, der []byte) (store.Status, error) {
+	if serial == nil || serial.Sign() <= 0 {
+		return store.Status{}, fmt.Errorf("store/sqlite: serial %v: %w", serial, store.ErrNotFound)
+	}
+	key := serialKey(serial)
+	var st store.Status
+	err := s.status.QueryRowContext(ctx, der, key).Scan(&st.SameDER, &st.Revoked, &st.Profile)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Status{}, fmt.Errorf("store/sqlite: serial %s: %w", key, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Status{}, fmt.Errorf("store/sqlite: status of %s: %w", key, err)
+	}
+	return st, nil
 }
 
 // BySubject returns every record with exactly that subject, in issuance

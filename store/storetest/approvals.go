@@ -186,3 +186,40 @@ func testRevoked(t *testing.T, s store.Store) {
 		t.Fatalf("Revoked after expiry = %d records, %v; want none", len(got), err)
 	}
 }
+
+func testStatus(t *testing.T, s store.Store) {
+	st, ok := s.(store.Statuses)
+	if !ok {
+		t.Fatalf("%T does not implement store.Statuses; every estkit backend must", s)
+	}
+	ctx := context.Background()
+	r := newRecord(200)
+	r.Profile = "devices"
+	mustPut(t, s, r)
+	got, err := st.Status(ctx, r.Serial, r.DER)
+	if err != nil || got != (store.Status{SameDER: true, Profile: "devices"}) {
+		t.Fatalf("Status = %+v, %v; want the same DER, not revoked, profile devices", got, err)
+	}
+	other := append([]byte(nil), r.DER...)
+	other[len(other)-1] ^= 1
+	if got, err := st.Status(ctx, r.Serial, other); err != nil || got.SameDER {
+		t.Fatalf("Status with other DER = %+v, %v; want SameDER false", got, err)
+	}
+	if got, err := st.Status(ctx, r.Serial, nil); err != nil || got.SameDER {
+		t.Fatalf("Status with no DER = %+v, %v; want SameDER false", got, err)
+	}
+	if err := s.Revoke(ctx, r.Serial, 1, baseTime); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Status(ctx, r.Serial, r.DER); err != nil || !got.Revoked || !got.SameDER {
+		t.Fatalf("Status after Revoke = %+v, %v; want revoked", got, err)
+	}
+	if _, err := st.Status(ctx, big.NewInt(999999), r.DER); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Status of an unknown serial: %v, want ErrNotFound", err)
+	}
+	for _, bad := range []*big.Int{nil, big.NewInt(0), big.NewInt(-5)} {
+		if _, err := st.Status(ctx, bad, r.DER); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Status(%v): %v, want ErrNotFound", bad, err)
+		}
+	}
+}

@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Approvals", testApprovals},
 		{"ApprovalRace", testApprovalRace},
 		{"Revoked", testRevoked},
+		{"Status", testStatus},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
