@@ -259,7 +259,10 @@ func (s *Store) BySerial(ctx context.Context, serial *big.Int) (*store.Record, e
 		return nil, fmt.Errorf("store/sqlite: serial %v: %w", serial, store.ErrNotFound)
 	}
 	key := serialKey(serial)
-	e, err := scanEntry(s.bySerial.QueryRowContext(ctx, key))
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e, err := scanEntry(s.bySerial.QueryRowContext(pointLookup(ctx), key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store/sqlite: serial %s: %w", key, store.ErrNotFound)
 	}
@@ -268,6 +271,13 @@ func (s *Store) BySerial(ctx context.Context, serial *big.Int) (*store.Record, e
 	}
 	return e.rec, nil
 }
+
+// pointLookup is the context for a query that reads one row by a unique
+// key. It is not cancelled with ctx: the driver watches a cancellable
+// context with a goroutine and a progress handler per query, which cost
+// more than the lookup itself, and such a query ends in microseconds
+// anyway.
+func pointLookup(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // selectStatus compares the DER in the database: the record's columns are
 // neither copied out nor decoded.
@@ -279,8 +289,11 @@ func (s *Store) Status(ctx context.Context, serial *big.Int, der []byte) (store.
 		return store.Status{}, fmt.Errorf("store/sqlite: serial %v: %w", serial, store.ErrNotFound)
 	}
 	key := serialKey(serial)
+	if err := ctx.Err(); err != nil {
+		return store.Status{}, err
+	}
 	var st store.Status
-	err := s.status.QueryRowContext(ctx, der, key).Scan(&st.SameDER, &st.Revoked, &st.Profile)
+	err := s.status.QueryRowContext(pointLookup(ctx), der, key).Scan(&st.SameDER, &st.Revoked, &st.Profile)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Status{}, fmt.Errorf("store/sqlite: serial %s: %w", key, store.ErrNotFound)
 	}
