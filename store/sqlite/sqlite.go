@@ -95,29 +95,37 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	insert, err := w.PrepareContext(ctx, insertRecord)
-	if err != nil {
-		r.Close()
-		w.Close()
-		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
+	s := &Store{w: w, r: r}
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		db    *sql.DB
+		query string
+	}{
+		{&s.insert, w, insertRecord},
+		{&s.bySerial, r, selectBySerial},
+		{&s.status, r, selectStatus},
+	} {
+		if *p.stmt, err = p.db.PrepareContext(ctx, p.query); err != nil {
+			s.closeStatements()
+			r.Close()
+			w.Close()
+			return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
+		}
 	}
-	bySerial, err := r.PrepareContext(ctx, selectBySerial)
-	if err != nil {
-		insert.Close()
-		r.Close()
-		w.Close()
-		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
+	bw := &batchWriter{db: w, insert: s.insert}
+	s.puts = groupcommit.New(bw.commit)
+	return s, nil
+}
+
+// closeStatements closes the prepared statements that are open.
+func (s *Store) closeStatements() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.insert, s.bySerial, s.status} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
 	}
-	status, err := r.PrepareContext(ctx, selectStatus)
-	if err != nil {
-		bySerial.Close()
-		insert.Close()
-		r.Close()
-		w.Close()
-		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
-	}
-	bw := &batchWriter{db: w, insert: insert}
-	return &Store{w: w, r: r, puts: groupcommit.New(bw.commit), insert: insert, bySerial: bySerial, status: status}, nil
+	return errors.Join(errs...)
 }
 
 // createFile creates the database file with mode 0600 unless it exists, so
@@ -168,7 +176,7 @@ func (s *Store) GroupCommitStats() (commits, puts int64) {
 // connection, it checkpoints the WAL into the database file.
 func (s *Store) Close() error {
 	s.puts.Close()
-	return errors.Join(s.insert.Close(), s.bySerial.Close(), s.status.Close(), s.r.Close(), s.w.Close())
+	return errors.Join(s.closeStatements(), s.r.Close(), s.w.Close())
 }
 
 // Ping reports whether the database can be read.
