@@ -48,11 +48,11 @@ type Store struct {
 	// puts groups concurrent Puts into shared transactions (batch.go).
 	puts   *groupcommit.Committer[[]any]
 	insert *sql.Stmt // insertRecord on w, for puts
-	// bySerial is selectBySerial on r: every request with one of our
-	// certificates looks its record up, and preparing the statement each
-	// time cost as much as running it.
+	// bySerial and status are selectBySerial and selectStatus on r. Every
+	// request with one of our certificates runs status; preparing a
+	// statement each time cost as much as running it.
 	bySerial *sql.Stmt
-	status   *sql.Stmt // selectStatus on r (Status)
+	status   *sql.Stmt
 }
 
 var (
