@@ -38,7 +38,7 @@ func contextTag(n byte, constructed bool) byte {
 }
 
 func (w *derWriter) begin(tag byte) {
-	if w.depth == len(w.open) {
+	if w.depth >= len(w.open) {
 		w.bad = true
 		w.depth++ // so that the matching end balances
 		return

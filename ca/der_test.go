@@ -72,15 +72,17 @@ func TestDERWriterUnbalanced(t *testing.T) {
 	if _, ok := w.bytes(); ok {
 		t.Error("an end without a begin went unnoticed")
 	}
-	w = derWriter{}
-	for range len(w.open) + 1 {
-		w.begin(tagSequence)
-	}
-	for range len(w.open) + 1 {
-		w.end()
-	}
-	if _, ok := w.bytes(); ok {
-		t.Error("nesting too deep went unnoticed")
+	for _, over := range []int{1, 2, 5} {
+		w = derWriter{}
+		for range len(w.open) + over {
+			w.begin(tagSequence)
+		}
+		for range len(w.open) + over {
+			w.end()
+		}
+		if _, ok := w.bytes(); ok {
+			t.Errorf("nesting %d too deep went unnoticed", over)
+		}
 	}
 	w = derWriter{}
 	w.begin(tagSequence)

@@ -12,7 +12,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -109,7 +108,7 @@ func (c *CA) Issue(ctx context.Context, req *x509.CertificateRequest, p *Profile
 		return nil, err
 	}
 	der, err := createCertificate(tmpl, c.Cert, req.PublicKey, c.Signer)
-	if errors.Is(err, est.ErrUnavailable) {
+	if est.KindOf(err) == est.ErrUnavailable {
 		return nil, err // the key is there but busy (keys.SessionWait): try again
 	}
 	if err != nil {

@@ -57,3 +57,13 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, rq *request
 	w.Write([]byte(est.Detail(err) + "\n"))
 	return code
 }
+
+// signingFailed is the error of a signature by the CA key that failed:
+// internal, unless the key was only busy (est.ErrUnavailable, an HSM with
+// no free session), which the client may retry.
+func signingFailed(err error, detail string) error {
+	if est.KindOf(err) == est.ErrUnavailable {
+		return err
+	}
+	return est.Wrap(est.ErrInternal, err, detail)
+}

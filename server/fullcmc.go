@@ -549,7 +549,7 @@ func (x *cmcExchange) write(w http.ResponseWriter) (int, error) {
 	}
 	der, err := x.response(st)
 	if err != nil {
-		return 0, est.Wrap(est.ErrInternal, err, "could not sign the response")
+		return 0, signingFailed(err, "could not sign the response")
 	}
 	body := est.EncodeBase64(der)
 	w.Header().Set("Content-Type", est.MediaCMCResponse)

@@ -193,7 +193,7 @@ func (h *Handler) encryptKey(pkcs8 []byte, rcpt *est.KeyRecipient) ([]byte, erro
 	signer, chain := h.issuer.(keySigner).KeySigner()
 	der, err := est.EncryptServerKey(pkcs8, *rcpt, signer, chain)
 	if err != nil {
-		return nil, est.Wrap(est.ErrInternal, err, "key encryption failed")
+		return nil, signingFailed(err, "key encryption failed")
 	}
 	return der, nil
 }
