@@ -45,10 +45,18 @@ const (
 type Store struct {
 	w *sql.DB // the single writer connection
 	r *sql.DB // query-only connections
+	// lookups are query-only connections for point lookups (Status,
+	// BySerial) alone, so that long reads on r (List, scans) never hold
+	// them; lookupSlots admits as many lookups at once as it has
+	// connections. A lookup waits, cancellably, for a slot, and then never
+	// for a connection: its query runs without the caller's cancellation
+	// (see lookup).
+	lookups     *sql.DB
+	lookupSlots chan struct{}
 	// puts groups concurrent Puts into shared transactions (batch.go).
 	puts   *groupcommit.Committer[[]any]
 	insert *sql.Stmt // insertRecord on w, for puts
-	// bySerial and status are selectBySerial and selectStatus on r. Every
+	// bySerial and status are selectBySerial and selectStatus on lookups. Every
 	// request with one of our certificates runs status; preparing a
 	// statement each time cost as much as running it.
 	bySerial *sql.Stmt
@@ -87,28 +95,36 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
 	}
 
-	r, err := sql.Open("sqlite", dsn(abs, true))
+	s := &Store{w: w}
+	readers := func(n int) (*sql.DB, error) {
+		db, err := sql.Open("sqlite", dsn(abs, true))
+		if err != nil {
+			return nil, err
+		}
+		db.SetMaxOpenConns(n)
+		db.SetMaxIdleConns(n)
+		return db, nil
+	}
+	n := max(2, runtime.GOMAXPROCS(0))
+	if s.r, err = readers(max(4, n)); err == nil {
+		s.lookups, err = readers(n)
+	}
 	if err != nil {
-		w.Close()
+		s.closeAll()
 		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
 	}
-	n := max(4, runtime.GOMAXPROCS(0))
-	r.SetMaxOpenConns(n)
-	r.SetMaxIdleConns(n)
-	s := &Store{w: w, r: r}
+	s.lookupSlots = make(chan struct{}, n)
 	for _, p := range []struct {
 		stmt  **sql.Stmt
 		db    *sql.DB
 		query string
 	}{
 		{&s.insert, w, insertRecord},
-		{&s.bySerial, r, selectBySerial},
-		{&s.status, r, selectStatus},
+		{&s.bySerial, s.lookups, selectBySerial},
+		{&s.status, s.lookups, selectStatus},
 	} {
 		if *p.stmt, err = p.db.PrepareContext(ctx, p.query); err != nil {
-			s.closeStatements()
-			r.Close()
-			w.Close()
+			s.closeAll()
 			return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
 		}
 	}
@@ -117,12 +133,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
-// closeStatements closes the prepared statements that are open.
-func (s *Store) closeStatements() error {
+// closeAll closes the prepared statements, then the connections, whatever
+// of them is open; the writer last, so that as the last connection it
+// checkpoints the WAL into the database file.
+func (s *Store) closeAll() error {
 	var errs []error
 	for _, st := range []*sql.Stmt{s.insert, s.bySerial, s.status} {
 		if st != nil {
 			errs = append(errs, st.Close())
+		}
+	}
+	for _, db := range []*sql.DB{s.lookups, s.r, s.w} {
+		if db != nil {
+			errs = append(errs, db.Close())
 		}
 	}
 	return errors.Join(errs...)
@@ -176,7 +199,7 @@ func (s *Store) GroupCommitStats() (commits, puts int64) {
 // connection, it checkpoints the WAL into the database file.
 func (s *Store) Close() error {
 	s.puts.Close()
-	return errors.Join(s.closeStatements(), s.r.Close(), s.w.Close())
+	return s.closeAll()
 }
 
 // Ping reports whether the database can be read.
@@ -267,10 +290,12 @@ func (s *Store) BySerial(ctx context.Context, serial *big.Int) (*store.Record, e
 		return nil, fmt.Errorf("store/sqlite: serial %v: %w", serial, store.ErrNotFound)
 	}
 	key := serialKey(serial)
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	lctx, release, err := s.lookup(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store/sqlite: serial %s: %w", key, err)
 	}
-	e, err := scanEntry(s.bySerial.QueryRowContext(pointLookup(ctx), key))
+	defer release()
+	e, err := scanEntry(s.bySerial.QueryRowContext(lctx, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store/sqlite: serial %s: %w", key, store.ErrNotFound)
 	}
@@ -280,12 +305,20 @@ func (s *Store) BySerial(ctx context.Context, serial *big.Int) (*store.Record, e
 	return e.rec, nil
 }
 
-// pointLookup is the context for a query that reads one row by a unique
-// key. It is not cancelled with ctx: the driver watches a cancellable
+// lookup takes a slot for a point lookup, waiting for one as long as ctx
+// allows, and returns the context to run it with and the slot's release.
+// The query is not cancelled with ctx: the driver watches a cancellable
 // context with a goroutine and a progress handler per query, which cost
-// more than the lookup itself, and such a query ends in microseconds
-// anyway.
-func pointLookup(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+// more than the lookup itself, and such a query ends in microseconds (a
+// lock held by another process bounds it with busy_timeout).
+func (s *Store) lookup(ctx context.Context) (context.Context, func(), error) {
+	select {
+	case s.lookupSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	return context.WithoutCancel(ctx), func() { <-s.lookupSlots }, nil
+}
 
 // selectStatus compares the DER in the database: the record's columns are
 // neither copied out nor decoded.
@@ -297,11 +330,13 @@ func (s *Store) Status(ctx context.Context, serial *big.Int, der []byte) (store.
 		return store.Status{}, fmt.Errorf("store/sqlite: serial %v: %w", serial, store.ErrNotFound)
 	}
 	key := serialKey(serial)
-	if err := ctx.Err(); err != nil {
-		return store.Status{}, err
+	lctx, release, err := s.lookup(ctx)
+	if err != nil {
+		return store.Status{}, fmt.Errorf("store/sqlite: status of %s: %w", key, err)
 	}
+	defer release()
 	var st store.Status
-	err := s.status.QueryRowContext(pointLookup(ctx), der, key).Scan(&st.SameDER, &st.Revoked, &st.Profile)
+	err = s.status.QueryRowContext(lctx, der, key).Scan(&st.SameDER, &st.Revoked, &st.Profile)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Status{}, fmt.Errorf("store/sqlite: serial %s: %w", key, store.ErrNotFound)
 	}

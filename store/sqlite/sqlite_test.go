@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -304,5 +305,59 @@ func testRecord(serial int64) *store.Record {
 		AuthMethod:   "basic",
 		IssuedAt:     t0,
 		DER:          []byte{0x30, 0x03, 0x02, 0x01, 0x01},
+	}
+}
+
+// TestLookupsApartFromReads: point lookups have connections of their own,
+// so long reads holding every reader do not stall them, and a lookup
+// waiting for a slot gives up when its context ends.
+func TestLookupsApartFromReads(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "estd.db"))
+	defer s.Close()
+	ctx := t.Context()
+	r := testRecord(7)
+	if err := s.Put(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	// Hold every reader connection, as long scans would.
+	var held []*sql.Conn
+	for range s.r.Stats().MaxOpenConnections {
+		c, err := s.r.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if st, err := s.Status(short, r.Serial, r.DER); err != nil || !st.SameDER {
+		t.Fatalf("Status with every reader held: %+v, %v", st, err)
+	}
+	if _, err := s.BySerial(short, r.Serial); err != nil {
+		t.Fatalf("BySerial with every reader held: %v", err)
+	}
+
+	// Every lookup slot taken: a lookup waits only as long as its context.
+	for range cap(s.lookupSlots) {
+		s.lookupSlots <- struct{}{}
+	}
+	defer func() {
+		for range cap(s.lookupSlots) {
+			<-s.lookupSlots
+		}
+	}()
+	brief, cancel2 := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel2()
+	start := time.Now()
+	if _, err := s.Status(brief, r.Serial, r.DER); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Status with no free slot: %v, want the context's deadline", err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Fatalf("Status with no free slot returned after %v", waited)
 	}
 }
