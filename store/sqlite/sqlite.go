@@ -312,6 +312,9 @@ func (s *Store) BySerial(ctx context.Context, serial *big.Int) (*store.Record, e
 // more than the lookup itself, and such a query ends in microseconds (a
 // lock held by another process bounds it with busy_timeout).
 func (s *Store) lookup(ctx context.Context) (context.Context, func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err // select would pick a free slot as often as ctx.Done
+	}
 	select {
 	case s.lookupSlots <- struct{}{}:
 	case <-ctx.Done():
