@@ -49,6 +49,9 @@ func migrateCmd(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "estd migrate: %v\n", err)
 		return 2
 	}
+	o.Migrating = func(from, to int) {
+		fmt.Fprintf(e.stdout, "estd migrate: migrating the schema from version %d to %d; a large store takes about 6 s per million certificates\n", from, to)
+	}
 	from, to, err := estd.MigrateStore(ctx, o)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "estd migrate: %v\n", err)

@@ -31,6 +31,11 @@ type StoreOptions struct {
 	// the key=value form. Keep the password out of it: pgx reads PGPASSWORD
 	// and ~/.pgpass (PGPASSFILE) like libpq.
 	DSN string
+	// Migrating, when set, is called before an existing SQLite database
+	// is migrated: a migration can rewrite the certificates table (schema
+	// 3 does, about 6 s per million certificates) and says nothing while
+	// it runs.
+	Migrating func(from, to int)
 }
 
 // IsPostgres reports whether dsn names a PostgreSQL database.
@@ -50,11 +55,27 @@ func (o StoreOptions) sqlitePath() string {
 func openStore(ctx context.Context, o StoreOptions) (store.Store, error) {
 	switch {
 	case o.DSN == "":
+		o.announceMigration(ctx)
 		return sqlite.Open(ctx, o.sqlitePath())
 	case IsPostgres(o.DSN):
 		return postgres.Open(ctx, o.DSN)
 	}
 	return nil, fmt.Errorf("store: %q is not a PostgreSQL DSN (postgres://...); leave it empty for SQLite in the data directory", redactDSN(o.DSN))
+}
+
+// announceMigration calls o.Migrating if the SQLite database exists at a
+// schema older than this estd's. A database it cannot read is left to Open
+// to report.
+func (o StoreOptions) announceMigration(ctx context.Context) {
+	if o.Migrating == nil {
+		return
+	}
+	if _, err := os.Stat(o.sqlitePath()); err != nil {
+		return
+	}
+	if v, err := sqlite.Check(ctx, o.sqlitePath()); err == nil && v > 0 && v < sqlite.LatestSchemaVersion() {
+		o.Migrating(v, sqlite.LatestSchemaVersion())
+	}
 }
 
 // OpenStore opens the store of o without touching the CA: what `estd admin`
@@ -83,6 +104,9 @@ func MigrateStore(ctx context.Context, o StoreOptions) (from, to int, err error)
 		if before, err = sqlite.Check(ctx, o.sqlitePath()); err != nil {
 			return 0, 0, err
 		}
+	}
+	if o.Migrating != nil && before > 0 && before < sqlite.LatestSchemaVersion() {
+		o.Migrating(before, sqlite.LatestSchemaVersion())
 	}
 	st, err := sqlite.Open(ctx, o.sqlitePath())
 	if err != nil {
