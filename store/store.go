@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"strconv"
 	"time"
@@ -38,12 +39,18 @@ type Record struct {
 	RevocationReason int       // RFC 5280 CRLReason, meaningful when Revoked
 }
 
-// ListOptions pages through records in issuance order (oldest first).
+// ListOptions pages through records in issuance order: oldest first, or
+// newest first with Newest.
 type ListOptions struct {
-	// After is the cursor returned by the previous page; "" starts at the beginning.
+	// After is the cursor returned by the previous page; "" starts at the
+	// beginning (the oldest record, or the newest with Newest).
 	After string
 	// Limit is the page size; 0 or less means DefaultLimit, and MaxLimit caps it.
 	Limit int
+	// Newest lists from the newest record back. A cursor continues in the
+	// direction of the page that returned it; records added after the
+	// first page are not in a Newest listing.
+	Newest bool
 }
 
 // Page sizes of ListOptions.
@@ -54,8 +61,13 @@ const (
 
 // Page returns the position a page starts after and its size, for backends
 // whose cursors are the decimal sequence number of the last row of the
-// previous page (0 for the first page).
+// previous page: the page holds the rows with a sequence number above after,
+// or below it with Newest (0, or math.MaxInt64 with Newest, for the first
+// page).
 func (o ListOptions) Page() (after int64, limit int, err error) {
+	if o.Newest {
+		after = math.MaxInt64
+	}
 	if o.After != "" {
 		after, err = strconv.ParseInt(o.After, 10, 64)
 		if err != nil || after < 0 {

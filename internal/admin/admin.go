@@ -90,11 +90,13 @@ func (s *Service) Certificate(ctx context.Context, serial string) (*store.Record
 	return s.store.BySerial(ctx, n)
 }
 
-// maxScan bounds how many records a search reads.
+// maxScan bounds how many records a search or a count reads: the newest
+// that many.
 const maxScan = 200_000
 
 // Search returns up to limit certificates, newest first, whose serial,
-// subject or requester contains q (case-insensitively); q "" matches all.
+// subject or requester contains q (case-insensitively); q "" matches all. It
+// looks through the newest maxScan certificates.
 func (s *Service) Search(ctx context.Context, q string, limit int) ([]*store.Record, error) {
 	if limit <= 0 {
 		limit = 50
@@ -105,36 +107,34 @@ func (s *Service) Search(ctx context.Context, q string, limit int) ([]*store.Rec
 			return []*store.Record{rec}, nil
 		}
 	}
+	page := store.MaxLimit
+	if q == "" {
+		page = limit // every record matches
+	}
 	var matches []*store.Record
-	err := s.scan(ctx, func(r *store.Record) {
+	err := s.scan(ctx, page, func(r *store.Record) bool {
 		if q == "" || strings.Contains(r.Serial.Text(16), q) || strings.Contains(strings.ToLower(r.Subject), q) ||
 			strings.Contains(strings.ToLower(r.Requester), q) {
 			matches = append(matches, r)
 		}
+		return len(matches) < limit
 	})
-	if err != nil {
-		return nil, err
-	}
-	// Newest first, then cut.
-	for i, j := 0, len(matches)-1; i < j; i, j = i+1, j-1 {
-		matches[i], matches[j] = matches[j], matches[i]
-	}
-	if len(matches) > limit {
-		matches = matches[:limit]
-	}
-	return matches, nil
+	return matches, err
 }
 
-// scan calls fn for every record, oldest first, up to maxScan records.
-func (s *Service) scan(ctx context.Context, fn func(*store.Record)) error {
+// scan calls fn for each record, newest first, reading pages of the given
+// size, until fn returns false or maxScan records have been read.
+func (s *Service) scan(ctx context.Context, page int, fn func(*store.Record) bool) error {
 	after, n := "", 0
 	for {
-		recs, next, err := s.store.List(ctx, store.ListOptions{After: after, Limit: 1000})
+		recs, next, err := s.store.List(ctx, store.ListOptions{After: after, Limit: page, Newest: true})
 		if err != nil {
 			return err
 		}
 		for _, r := range recs {
-			fn(r)
+			if !fn(r) {
+				return nil
+			}
 		}
 		n += len(recs)
 		if next == "" || n >= maxScan {
@@ -150,7 +150,11 @@ type Bucket struct {
 	Count int
 }
 
-// Issuance counts certificates issued per step over the last n steps.
+// Issuance counts certificates issued per step over the last n steps. It
+// reads the records newest first and stops once store.MaxLimit records in a
+// row were issued before the first step: records are in the order their
+// recording began, which on several nodes can differ a little from the
+// order of their issuance times.
 func (s *Service) Issuance(ctx context.Context, step time.Duration, n int) ([]Bucket, error) {
 	end := s.clock().Truncate(step).Add(step)
 	start := end.Add(-time.Duration(n) * step)
@@ -158,11 +162,17 @@ func (s *Service) Issuance(ctx context.Context, step time.Duration, n int) ([]Bu
 	for i := range buckets {
 		buckets[i].Start = start.Add(time.Duration(i) * step)
 	}
-	err := s.scan(ctx, func(r *store.Record) {
-		if r.IssuedAt.Before(start) || !r.IssuedAt.Before(end) {
-			return
+	older := 0
+	err := s.scan(ctx, store.MaxLimit, func(r *store.Record) bool {
+		if r.IssuedAt.Before(start) {
+			older++
+			return older < store.MaxLimit
 		}
-		buckets[int(r.IssuedAt.Sub(start)/step)].Count++
+		older = 0
+		if r.IssuedAt.Before(end) {
+			buckets[int(r.IssuedAt.Sub(start)/step)].Count++
+		}
+		return true
 	})
 	return buckets, err
 }

@@ -143,3 +143,77 @@ func TestReasonNames(t *testing.T) {
 		}
 	}
 }
+
+// countingStore counts the records List hands out.
+type countingStore struct {
+	store.Store
+	read int
+}
+
+func (c *countingStore) List(ctx context.Context, o store.ListOptions) ([]*store.Record, string, error) {
+	recs, next, err := c.Store.List(ctx, o)
+	c.read += len(recs)
+	return recs, next, err
+}
+
+// TestNewestFirst: the recent certificates and the issuance counts come from
+// the newest records, without reading the whole ledger (with more than
+// maxScan certificates, reading oldest first never reached the recent ones).
+func TestNewestFirst(t *testing.T) {
+	_, st, now := newService(t)
+	ctx := context.Background()
+	old := now.Add(-40 * 24 * time.Hour)
+	const nOld = 2500
+	recs := make([]*store.Record, nOld)
+	for i := range recs {
+		recs[i] = &store.Record{
+			Serial: new(big.Int).SetInt64(int64(0x100000 + i)), Subject: fmt.Sprintf("CN=old-%d", i), Requester: "user-0",
+			AuthMethod: "basic", KeyAlgorithm: "ECDSA-P256", IssuedAt: old, NotBefore: old, NotAfter: old.Add(24 * time.Hour), DER: []byte{0x30, 0},
+		}
+	}
+	putAll(t, st, recs)
+	for i := range 3 {
+		put(t, st, i, fmt.Sprintf("CN=new-%d", i), now.Add(-time.Duration(i)*time.Minute))
+	}
+	c := &countingStore{Store: st}
+	s := New(c, func() time.Time { return *now }, nil)
+
+	got, err := s.Search(ctx, "", 3)
+	if err != nil || len(got) != 3 || got[0].Subject != "CN=new-2" || got[2].Subject != "CN=new-0" {
+		t.Fatalf("Search(\"\", 3) = %v, %v; want the three newest, newest first", got, err)
+	}
+	if c.read > 3 {
+		t.Errorf("Search(\"\", 3) read %d records, want 3", c.read)
+	}
+
+	c.read = 0
+	buckets, err := s.Issuance(ctx, time.Hour, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := buckets[len(buckets)-1]; last.Count != 3 {
+		t.Errorf("Issuance: the last hour counts %d, want 3", last.Count)
+	}
+	if c.read >= nOld {
+		t.Errorf("Issuance over a day read %d records of %d, most of them weeks old", c.read, nOld+3)
+	}
+}
+
+// putAll puts recs, many at a time.
+func putAll(t *testing.T, st store.Store, recs []*store.Record) {
+	t.Helper()
+	errs := make(chan error, len(recs))
+	sem := make(chan struct{}, 64)
+	for _, r := range recs {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- st.Put(context.Background(), r)
+		}()
+	}
+	for range recs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

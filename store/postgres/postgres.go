@@ -250,7 +250,11 @@ func (s *Store) List(ctx context.Context, opts store.ListOptions) ([]*store.Reco
 		return nil, "", fmt.Errorf("store/postgres: list: %w", err)
 	}
 	// One extra row tells whether there is a next page.
-	entries, err := s.query(ctx, selectRecord+` WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit+1)
+	query := selectRecord + ` WHERE seq > $1 ORDER BY seq LIMIT $2`
+	if opts.Newest {
+		query = selectRecord + ` WHERE seq < $1 ORDER BY seq DESC LIMIT $2`
+	}
+	entries, err := s.query(ctx, query, after, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("store/postgres: list: %w", err)
 	}

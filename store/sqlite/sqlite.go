@@ -375,7 +375,11 @@ func (s *Store) List(ctx context.Context, opts store.ListOptions) ([]*store.Reco
 	}
 
 	// One extra row tells whether there is a next page.
-	entries, err := s.query(ctx, selectRecord+` WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit+1)
+	query := selectRecord + ` WHERE seq > ? ORDER BY seq LIMIT ?`
+	if opts.Newest {
+		query = selectRecord + ` WHERE seq < ? ORDER BY seq DESC LIMIT ?`
+	}
+	entries, err := s.query(ctx, query, after, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("store/sqlite: list: %w", err)
 	}

@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Duplicate", testDuplicate},
 		{"BySubject", testBySubject},
 		{"List", testList},
+		{"ListNewest", testListNewest},
 		{"ListLimits", testListLimits},
 		{"Revoke", testRevoke},
 		{"ConcurrentPut", testConcurrentPut},
@@ -345,6 +346,57 @@ func testList(t *testing.T, s store.Store) {
 		rest = append(rest, page...)
 	}
 	checkRecords(t, "List resumed after adding records", rest, want[20:])
+}
+
+func testListNewest(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	recs, next, err := s.List(ctx, store.ListOptions{Limit: 5, Newest: true})
+	if err != nil || len(recs) != 0 || next != "" {
+		t.Fatalf(`List(Newest) on an empty store = %d records, %q, %v; want none, "", nil`, len(recs), next, err)
+	}
+	var want []*store.Record
+	for i := range 23 {
+		r := newRecord(i)
+		mustPut(t, s, r)
+		want = append(want, r)
+	}
+	slices.Reverse(want)
+	for _, limit := range []int{1, 5, 23, 24} {
+		checkRecords(t, fmt.Sprintf("List(Newest) with Limit %d", limit), listNewest(t, s, limit, ""), want)
+	}
+
+	// A cursor goes on backwards; records added after the first page are
+	// not in that listing.
+	recs, next, err = s.List(ctx, store.ListOptions{Limit: 10, Newest: true})
+	if err != nil || len(recs) != 10 || next == "" {
+		t.Fatalf("List(Newest, Limit 10) = %d records, %q, %v; want 10 and a cursor", len(recs), next, err)
+	}
+	checkRecords(t, "List(Newest, Limit 10)", recs, want[:10])
+	mustPut(t, s, newRecord(100))
+	checkRecords(t, "List(Newest) resumed after adding a record", listNewest(t, s, 5, next), want[10:])
+}
+
+// listNewest pages through s newest first from the cursor after.
+func listNewest(t *testing.T, s store.Store, limit int, after string) []*store.Record {
+	t.Helper()
+	var all []*store.Record
+	for pages := 0; ; pages++ {
+		if pages > 10000 {
+			t.Fatalf("List(Newest, Limit %d) did not end after %d pages", limit, pages)
+		}
+		recs, next, err := s.List(t.Context(), store.ListOptions{After: after, Limit: limit, Newest: true})
+		if err != nil {
+			t.Fatalf("List(Newest, After %q, Limit %d): %v", after, limit, err)
+		}
+		if len(recs) > limit {
+			t.Fatalf("List(Newest, Limit %d) returned %d records", limit, len(recs))
+		}
+		all = append(all, recs...)
+		if next == "" {
+			return all
+		}
+		after = next
+	}
 }
 
 func testListLimits(t *testing.T, s store.Store) {
