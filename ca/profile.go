@@ -63,9 +63,31 @@ type Profile struct {
 	RequirePoPLink bool
 	// AllowRA accepts CSRs that a registration authority did not make: a
 	// requester authenticated by a certificate with EKU id-kp-cmcRA needs
-	// no PoP link.
+	// no PoP link, nor ManufacturerBinding.
 	AllowRA bool
+	// ManufacturerBinding limits what a device authenticated by its
+	// factory (manufacturer) certificate may ask for to its own identity:
+	// the CSR's subject must name what the factory certificate's subject
+	// names (see Binding). Other authentication methods are not affected;
+	// a renewal keeps its subject anyway (RFC 7030 4.2.2).
+	ManufacturerBinding Binding
 }
+
+// Binding is how an enrollment authenticated by a factory certificate is
+// bound to that certificate's identity.
+type Binding string
+
+const (
+	// BindNone: a device may ask for any subject the profile allows.
+	BindNone Binding = ""
+	// BindSubject: the CSR's subject must be the factory certificate's.
+	BindSubject Binding = "subject"
+	// BindSerialNumber: the CSR's subject must hold the serialNumber
+	// attribute (2.5.4.5) of the factory certificate's subject, as IEEE
+	// 802.1AR device identities carry the device's serial number, and no
+	// other.
+	BindSerialNumber Binding = "serial-number"
+)
 
 // Accepts reports whether the profile accepts authentication method m.
 func (p *Profile) Accepts(m auth.Method) bool { return slices.Contains(p.Auth, m) }
@@ -100,6 +122,15 @@ func (p *Profile) Check() error {
 		// The CSR polled for later travels on another connection, linked
 		// anew: it is not the request that waits for approval.
 		return fmt.Errorf("profile %q: a PoP link requirement cannot be combined with manual approval", p.Name)
+	}
+	switch p.ManufacturerBinding {
+	case BindNone:
+	case BindSubject, BindSerialNumber:
+		if !p.Accepts(auth.Manufacturer) {
+			return fmt.Errorf("profile %q: a manufacturer binding needs manufacturer-cert authentication", p.Name)
+		}
+	default:
+		return fmt.Errorf("profile %q: unknown manufacturer binding %q (want %q or %q)", p.Name, p.ManufacturerBinding, BindSubject, BindSerialNumber)
 	}
 	if p.AllowRA && !p.Accepts(auth.Manufacturer) && !p.Accepts(auth.Issued) {
 		return fmt.Errorf("profile %q: allowing a registration authority needs certificate authentication (manufacturer-cert or issued-cert)", p.Name)

@@ -167,6 +167,12 @@ type Profile struct {
 	// id-kp-cmcRA) from it.
 	RequirePoPLink bool `yaml:"require_pop_link"`
 	AllowRA        bool `yaml:"allow_ra"`
+	// ManufacturerBinding binds enrollments authenticated by a factory
+	// certificate to its identity: "subject" (the CSR's subject must be
+	// the factory certificate's) or "serial-number" (the CSR's subject
+	// must carry the factory certificate's subject serialNumber); "" or
+	// "none" binds nothing.
+	ManufacturerBinding string `yaml:"manufacturer_binding"`
 }
 
 // CSRAttr is one element of a label's /csrattrs answer: a bare OID, or an
@@ -439,6 +445,9 @@ func (p Profile) toCA() (*ca.Profile, error) {
 		FullCMC:        p.FullCMC,
 		RequirePoPLink: p.RequirePoPLink,
 		AllowRA:        p.AllowRA,
+	}
+	if p.ManufacturerBinding != "none" {
+		cp.ManufacturerBinding = ca.Binding(p.ManufacturerBinding)
 	}
 	if cp.Validity == 0 {
 		cp.Validity = 90 * 24 * time.Hour

@@ -29,6 +29,9 @@ func TestExampleValidates(t *testing.T) {
 	if len(ps) != 5 {
 		t.Fatalf("%d profiles, want 5", len(ps))
 	}
+	if l := ps[3]; l.Name != "devices" || l.ManufacturerBinding != ca.BindSerialNumber {
+		t.Errorf("devices profile decoded as %+v", l)
+	}
 	if l := ps[4]; l.Name != "linked" || !l.RequirePoPLink || !l.AllowRA {
 		t.Errorf("linked profile decoded as %+v", l)
 	}

@@ -223,6 +223,9 @@ func (x *cmcExchange) serve(ctx context.Context, der []byte) *cmcFailure {
 		if err := x.h.checkLink(x.r, x.csr, x.p, x.rq.who); err != nil {
 			return &cmcFailure{info: est.FailPOPFailed, bodyList: []uint32{x.csrID}, err: err}
 		}
+		if err := checkBinding(x.csr, x.p, x.rq.who); err != nil {
+			return &cmcFailure{info: est.FailBadRequest, bodyList: []uint32{x.csrID}, err: err}
+		}
 		return x.enroll(ctx)
 	}
 	return x.revoke(ctx)

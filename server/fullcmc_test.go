@@ -43,6 +43,11 @@ func cmcProfiles() []*ca.Profile {
 // cmcCSR returns a DER CSR for key that declares its subject key
 // identifier (RFC 5272 3.2.1.3.1), and that identifier.
 func cmcCSR(t *testing.T, key crypto.Signer, cn string, dns ...string) ([]byte, []byte) {
+	return cmcCSRNamed(t, key, pkix.Name{CommonName: cn}, dns...)
+}
+
+// cmcCSRNamed is cmcCSR with a whole subject name.
+func cmcCSRNamed(t *testing.T, key crypto.Signer, name pkix.Name, dns ...string) ([]byte, []byte) {
 	t.Helper()
 	spki, err := x509.MarshalPKIXPublicKey(key.Public())
 	if err != nil {
@@ -53,8 +58,9 @@ func cmcCSR(t *testing.T, key crypto.Signer, cn string, dns ...string) ([]byte, 
 		t.Fatal(err)
 	}
 	val, _ := asn1.Marshal(ski)
+	name.Names, name.ExtraNames = nil, nil
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject:         pkix.Name{CommonName: cn},
+		Subject:         name,
 		DNSNames:        dns,
 		ExtraExtensions: []pkix.Extension{{Id: est.OIDSubjectKeyIdentifier, Value: val}},
 	}, key)

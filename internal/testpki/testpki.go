@@ -52,13 +52,16 @@ func Rogue(tb testing.TB, now time.Time) *CA {
 
 // Leaf describes an end-entity certificate to issue.
 type Leaf struct {
-	CN        string
-	Key       crypto.Signer // nil: a new P-256 key
-	NotBefore time.Time
-	NotAfter  time.Time
-	EKU       []x509.ExtKeyUsage // nil: clientAuth
-	DNS       []string
-	IPs       []net.IP
+	CN string
+	// SerialNumber, if set, is the subject's serialNumber attribute, as
+	// IEEE 802.1AR device identities carry it.
+	SerialNumber string
+	Key          crypto.Signer // nil: a new P-256 key
+	NotBefore    time.Time
+	NotAfter     time.Time
+	EKU          []x509.ExtKeyUsage // nil: clientAuth
+	DNS          []string
+	IPs          []net.IP
 }
 
 // Issue signs a leaf certificate and returns it with its key.
@@ -76,7 +79,7 @@ func (c *CA) Issue(tb testing.TB, l Leaf) (*x509.Certificate, crypto.Signer) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{Organization: []string{"Acme Devices"}, CommonName: l.CN},
+		Subject:               pkix.Name{Organization: []string{"Acme Devices"}, CommonName: l.CN, SerialNumber: l.SerialNumber},
 		NotBefore:             l.NotBefore,
 		NotAfter:              l.NotAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,

@@ -1,0 +1,147 @@
+package server_test
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/estkit/estkit"
+	"github.com/estkit/estkit/auth"
+	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/internal/estdtest"
+	"github.com/estkit/estkit/internal/testpki"
+)
+
+// csrFor returns a CSR for key with exactly the subject name.
+func csrFor(t *testing.T, key crypto.Signer, name pkix.Name) []byte {
+	t.Helper()
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: name}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// TestManufacturerBinding: on a label with a manufacturer binding, a device
+// authenticated by its factory certificate enrolls only for that
+// certificate's identity; Basic users and registration authorities are not
+// bound.
+func TestManufacturerBinding(t *testing.T) {
+	profile := func(name string, b ca.Binding) *ca.Profile {
+		return &ca.Profile{
+			Name: name, Validity: 24 * time.Hour, KeyTypes: ca.DefaultKeyTypes,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			Auth:        []auth.Method{auth.Basic, auth.Manufacturer, auth.Issued}, ServerKeyGen: true, FullCMC: true,
+			AllowRA: true, ManufacturerBinding: b,
+		}
+	}
+	s := estdtest.Start(t, estdtest.Options{Profiles: []*ca.Profile{
+		profile("", ca.BindNone), profile("by-subject", ca.BindSubject), profile("by-serial", ca.BindSerialNumber),
+	}})
+	now := time.Now()
+	device, deviceKey := s.Manufacturer.Issue(t, testpki.Leaf{CN: "Sensor", SerialNumber: "SN-4711", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)})
+	bare, bareKey := s.Manufacturer.Device(t, "SN-bare", now) // no serialNumber attribute
+	ra, raKey := raCert(t, s.Manufacturer)
+	mfr := []tls.Certificate{tlsCert(device, deviceKey)}
+	key := testpki.Key(t, ca.P256)
+
+	own := device.Subject
+	own.Names, own.ExtraNames = nil, nil
+	ownSerial := pkix.Name{CommonName: "sensor-4711.example", SerialNumber: "SN-4711"}
+	other := pkix.Name{CommonName: "Sensor", Organization: []string{"Acme Devices"}, SerialNumber: "SN-0815"}
+	noSerial := pkix.Name{CommonName: "Sensor"}
+
+	for _, tc := range []struct {
+		name  string
+		label string
+		who   enrollment
+		subj  pkix.Name
+		want  int
+	}{
+		{"unbound label", "", enrollment{certs: mfr}, other, http.StatusOK},
+		{"own subject", "by-subject", enrollment{certs: mfr}, own, http.StatusOK},
+		{"another subject", "by-subject", enrollment{certs: mfr}, other, http.StatusForbidden},
+		{"own serialNumber", "by-serial", enrollment{certs: mfr}, ownSerial, http.StatusOK},
+		{"another serialNumber", "by-serial", enrollment{certs: mfr}, other, http.StatusForbidden},
+		{"no serialNumber", "by-serial", enrollment{certs: mfr}, noSerial, http.StatusForbidden},
+		{"factory certificate without serialNumber", "by-serial", enrollment{certs: []tls.Certificate{tlsCert(bare, bareKey)}}, ownSerial, http.StatusForbidden},
+		{"Basic is not bound", "by-serial", enrollment{basic: []string{s.User, s.Password}}, other, http.StatusOK},
+		{"a registration authority is not bound", "by-subject", enrollment{certs: []tls.Certificate{tlsCert(ra, raKey)}}, other, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tc.who
+			e.op, e.label, e.csr = est.OpSimpleEnroll, tc.label, csrFor(t, key, tc.subj)
+			status, reason, cert := e.do(t, s)
+			if status != tc.want {
+				t.Fatalf("simpleenroll: %d %s, want %d", status, reason, tc.want)
+			}
+			if status == http.StatusOK && !est.SameName(cert.RawSubject, mustRawSubject(t, e.csr)) {
+				t.Errorf("issued for %s, not the CSR's subject", cert.Subject)
+			}
+			if status != http.StatusOK && !strings.Contains(reason, "factory certificate") {
+				t.Errorf("reason %q does not say what was wrong", reason)
+			}
+			// serverkeygen takes the same decision.
+			st, _, body := call(t, s.Client(e.certs...), "POST", s.URL+est.Path(tc.label, est.OpServerKeyGen), est.MediaPKCS10, est.EncodeBase64(e.csr), e.basic...)
+			if st != tc.want {
+				t.Errorf("serverkeygen: %d %s, want %d", st, body, tc.want)
+			}
+		})
+	}
+}
+
+// TestManufacturerBindingFullCMC: a Full PKI Request from a device is bound
+// as a simple enrollment is.
+func TestManufacturerBindingFullCMC(t *testing.T) {
+	p := ca.DefaultProfiles()[0]
+	p.Name, p.ManufacturerBinding = "by-subject", ca.BindSubject
+	s := estdtest.Start(t, estdtest.Options{Profiles: []*ca.Profile{p}})
+	dev, devKey := s.Manufacturer.Issue(t, testpki.Leaf{CN: "SN-CMC-B", NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)})
+	c := s.Client(tlsCert(dev, devKey))
+
+	key := testpki.Key(t, ca.P256)
+	csr, ski := cmcCSR(t, key, "SN-CMC-B") // CN only: not the device's subject
+	der, nonce, tid := cmcMessage{csr: csr, key: key, ski: ski}.encode(t)
+	a := postCMC(t, s, c, "by-subject", der, nonce, tid)
+	a.failed(t, http.StatusForbidden, est.FailBadRequest, 3)
+	if !strings.Contains(a.st.StatusString, "factory certificate") {
+		t.Errorf("statusString %q does not say why", a.st.StatusString)
+	}
+
+	own, ski := cmcCSRNamed(t, key, dev.Subject)
+	der, nonce, tid = cmcMessage{csr: own, key: key, ski: ski}.encode(t)
+	if a := postCMC(t, s, c, "by-subject", der, nonce, tid); a.status != http.StatusOK {
+		t.Fatalf("the device's own subject: %d %q %v", a.status, a.text, a.st)
+	}
+}
+
+func mustRawSubject(t *testing.T, csr []byte) []byte {
+	t.Helper()
+	req, err := x509.ParseCertificateRequest(csr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req.RawSubject
+}
+
+// TestManufacturerBindingCheck: the profile refuses an unknown binding, and
+// a binding on a label that takes no factory certificates.
+func TestManufacturerBindingCheck(t *testing.T) {
+	p := &ca.Profile{Name: "x", Validity: time.Hour, KeyTypes: ca.DefaultKeyTypes, Auth: []auth.Method{auth.Manufacturer}}
+	for b, ok := range map[ca.Binding]bool{ca.BindNone: true, ca.BindSubject: true, ca.BindSerialNumber: true, "serial": false, "SUBJECT": false} {
+		p.ManufacturerBinding = b
+		if err := p.Check(); (err == nil) != ok {
+			t.Errorf("binding %q: Check() = %v", b, err)
+		}
+	}
+	p.Auth, p.ManufacturerBinding = []auth.Method{auth.Basic}, ca.BindSubject
+	if err := p.Check(); err == nil || !strings.Contains(err.Error(), "manufacturer-cert") {
+		t.Errorf("a binding without manufacturer-cert authentication: Check() = %v", err)
+	}
+}
