@@ -36,6 +36,9 @@ func TestFirstStartAndRestart(t *testing.T) {
 	if !strings.Contains(out, "created a new CA in "+dataDir) {
 		t.Errorf("first start does not say it created a CA:\n%s", out)
 	}
+	if !strings.Contains(out, "root CA key "+filepath.Join(dataDir, "root-ca.key")+" while it serves; keep it offline") {
+		t.Errorf("first start does not say the root key can go offline:\n%s", out)
+	}
 	if len(d.password) < 16 {
 		t.Fatalf("bootstrap password %q missing or short:\n%s", d.password, out)
 	}
@@ -83,7 +86,12 @@ func TestFirstStartAndRestart(t *testing.T) {
 		t.Fatalf("estd exited with %d\nstderr:\n%s", code, d.stderr)
 	}
 
-	// Restart with an extra TLS name.
+	// Restart with an extra TLS name, and the root key taken offline as
+	// the first start advised.
+	offline := filepath.Join(t.TempDir(), estd.RootKeyFile)
+	if err := os.Rename(filepath.Join(dataDir, estd.RootKeyFile), offline); err != nil {
+		t.Fatal(err)
+	}
 	d2 := startEstd(t, dataDir, "-hostname", "estd.example.net")
 	out2 := d2.stdout.String()
 	if d2.password != "" || strings.Contains(out2, d.password) || strings.Contains(out2, "created a new CA") {
