@@ -29,7 +29,7 @@ func testCert(t *testing.T, cn string, isCA bool, notBefore, notAfter time.Time,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	if isCA {
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
+		tmpl.KeyUsage |= x509.KeyUsageCertSign | x509.KeyUsageCRLSign
 		tmpl.ExtKeyUsage = nil
 	}
 	signer := parentKey

@@ -28,8 +28,10 @@ type Verifier struct {
 	Clock func() time.Time
 
 	manufacturers atomic.Pointer[x509.CertPool]
-	users         atomic.Pointer[Users]
-	issuingPool   atomic.Pointer[x509.CertPool]
+	// revocations are what the manufacturers' CRLs revoke.
+	revocations atomic.Pointer[Revocations]
+	users       atomic.Pointer[Users]
+	issuingPool atomic.Pointer[x509.CertPool]
 	// chains remembers verified client certificate chains (chaincache.go);
 	// verifications counts the chains verified in full, for tests.
 	chains        chainCache
@@ -44,6 +46,11 @@ func (v *Verifier) SetManufacturers(p *x509.CertPool) {
 	v.manufacturers.Store(p)
 	v.chains.reset()
 }
+
+// SetManufacturerRevocations replaces what the manufacturers' CRLs revoke
+// (nil: nothing). It is looked up on every request, so no verified chain
+// needs forgetting.
+func (v *Verifier) SetManufacturerRevocations(r *Revocations) { v.revocations.Store(r) }
 
 // SetUsers replaces the HTTP Basic users (nil: none).
 func (v *Verifier) SetUsers(u *Users) { v.users.Store(u) }
@@ -130,6 +137,13 @@ func (v *Verifier) certificate(ctx context.Context, peers []*x509.Certificate, m
 	}
 	if pool := v.manufacturers.Load(); pool != nil {
 		if err := v.verifyChain(peers, pool, now); err == nil {
+			if rv := v.revocations.Load(); rv != nil {
+				for _, c := range peers {
+					if rv.Revoked(c) {
+						return Identity{}, est.Wrap(est.ErrForbidden, errRevoked, fmt.Sprintf("client certificate refused: %q (serial %x) is revoked by its manufacturer's CRL", c.Subject.String(), c.SerialNumber))
+					}
+				}
+			}
 			if !manufacturer {
 				return Identity{}, est.Errorf(est.ErrForbidden, "authentication by a manufacturer certificate is not accepted for this label")
 			}

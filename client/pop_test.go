@@ -153,7 +153,7 @@ func TestEstdServerKeyGenEncrypted(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(s.Dir, estd.KEKsFile), []byte("* "+hex.EncodeToString(id)+" "+hex.EncodeToString(kek)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Daemon.Reload(s.ManufacturerFile, nil); err != nil {
+	if err := s.Daemon.Reload(s.ManufacturerFile, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	key := testpki.Key(t, ca.P256)

@@ -39,6 +39,10 @@ type Config struct {
 	Hostnames []string `yaml:"hostnames"`
 	// ManufacturerCA is a PEM bundle of manufacturer trust anchors.
 	ManufacturerCA string `yaml:"manufacturer_ca"`
+	// ManufacturerCRL holds the manufacturers' CRLs (PEM, or one DER CRL),
+	// each signed by a certificate of ManufacturerCA: a device whose
+	// factory certificate one of them lists is refused.
+	ManufacturerCRL string `yaml:"manufacturer_crl"`
 	// CAKeyType is the key type of a CA created on first start.
 	CAKeyType string `yaml:"ca_key_type"`
 	// LogFormat is text or json.
@@ -298,9 +302,18 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.ManufacturerCA != "" {
-		if _, err := pemutil.ReadCerts(c.ManufacturerCA); err != nil {
+		certs, err := pemutil.ReadCerts(c.ManufacturerCA)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("manufacturer_ca: %v", err))
+		} else if c.ManufacturerCRL != "" {
+			if crls, err := pemutil.ReadCRLs(c.ManufacturerCRL); err != nil {
+				errs = append(errs, fmt.Errorf("manufacturer_crl: %v", err))
+			} else if _, _, err := auth.NewRevocations(crls, certs, time.Now()); err != nil {
+				errs = append(errs, fmt.Errorf("manufacturer_crl: %v", err))
+			}
 		}
+	} else if c.ManufacturerCRL != "" {
+		errs = append(errs, fmt.Errorf("manufacturer_crl: needs manufacturer_ca, whose certificates sign the CRLs"))
 	}
 	for key, d := range map[string]Duration{"read_header": c.Timeouts.ReadHeader, "read": c.Timeouts.Read, "write": c.Timeouts.Write, "idle": c.Timeouts.Idle} {
 		if d != 0 && (time.Duration(d) < 100*time.Millisecond || time.Duration(d) > time.Hour) {

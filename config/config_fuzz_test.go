@@ -48,7 +48,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		c.ManufacturerCA, c.CAKeyPassphraseFile = "", ""
+		c.ManufacturerCA, c.ManufacturerCRL, c.CAKeyPassphraseFile = "", "", ""
 		if err := c.Validate(); err != nil {
 			if !utf8.ValidString(err.Error()) && utf8.Valid(data) {
 				t.Fatalf("Validate error %q is not valid UTF-8", err)

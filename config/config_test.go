@@ -12,6 +12,7 @@ import (
 
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/internal/testpki"
 )
 
 func TestExampleValidates(t *testing.T) {
@@ -140,6 +141,37 @@ func TestManufacturerFileChecked(t *testing.T) {
 	c.ManufacturerCA = f
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "manufacturer_ca: "+f+": no PEM certificate") {
 		t.Fatalf("a file without certificates validated: %v", err)
+	}
+}
+
+func TestManufacturerCRLChecked(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	mfr, rogue := testpki.Manufacturer(t, now), testpki.Rogue(t, now)
+	caFile := filepath.Join(dir, "m.pem")
+	testpki.WriteCerts(t, caFile, mfr.Cert)
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.crl", mfr.CRL(t, 1, now, now.Add(time.Hour)))
+	for _, tc := range []struct {
+		ca, crl, want string // want: "" for valid, else part of the error
+	}{
+		{caFile, good, ""},
+		{"", good, "manufacturer_crl: needs manufacturer_ca"},
+		{caFile, write("rogue.crl", rogue.CRL(t, 1, now, now.Add(time.Hour))), "manufacturer_crl: the CRL of"},
+		{caFile, write("junk.crl", []byte("junk")), "manufacturer_crl: "},
+	} {
+		c := Default()
+		c.ManufacturerCA, c.ManufacturerCRL = tc.ca, tc.crl
+		err := c.Validate()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("manufacturer_ca %q, manufacturer_crl %q: %v, want %q", tc.ca, tc.crl, err, tc.want)
+		}
 	}
 }
 

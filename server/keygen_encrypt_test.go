@@ -127,7 +127,7 @@ func TestServerKeyGenSymmetric(t *testing.T) {
 	if err := os.WriteFile(path, []byte(keys), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Daemon.Reload(s.ManufacturerFile, nil); err != nil {
+	if err := s.Daemon.Reload(s.ManufacturerFile, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	st, resp, reason := keygen(t, s, withAttr(t, est.KeyIDAttribute(est.OIDDecryptKeyID, id)), nil, basic...)
@@ -163,7 +163,7 @@ func TestServerKeyGenSymmetric(t *testing.T) {
 
 	// A keys file others may read is refused, and the keys in force stay.
 	os.Chmod(path, 0o644)
-	if err := s.Daemon.Reload(s.ManufacturerFile, nil); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if err := s.Daemon.Reload(s.ManufacturerFile, "", nil); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("reload with a readable keys file: %v", err)
 	}
 	if st, _, reason := keygen(t, s, withAttr(t, est.KeyIDAttribute(est.OIDDecryptKeyID, id)), nil, basic...); st != http.StatusOK {

@@ -32,7 +32,7 @@ func TestScriptsPoP(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(s.Dir, estd.KEKsFile), []byte("* "+kekID+" "+kek+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Daemon.Reload(s.ManufacturerFile, nil); err != nil {
+	if err := s.Daemon.Reload(s.ManufacturerFile, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

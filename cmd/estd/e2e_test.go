@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -42,11 +43,17 @@ func TestCurlOpenSSL(t *testing.T) {
 	}
 	devCert, devKey := mfr.Device(t, "SN-0001", now)
 	byDevice := clientCert(t, base, "device", devCert, devKey)
+	// A device its manufacturer revoked, on the CRL estd is given.
+	revokedCert, revokedKey := mfr.Device(t, "SN-revoked", now)
+	crlFile := filepath.Join(base, "manufacturer.crl")
+	if err := os.WriteFile(crlFile, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: mfr.CRL(t, 1, now.Add(-time.Minute), now.Add(time.Hour), revokedCert)}), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	dataDir := filepath.Join(base, "estd-data")
 	const password = "e2e-password-1"
 	writeUsers(t, dataDir, "est", password)
-	d := startEstd(t, dataDir, "-manufacturer-ca", mfrFile)
+	d := startEstd(t, dataDir, "-manufacturer-ca", mfrFile, "-manufacturer-crl", crlFile)
 	byBasic := []string{"-K", curlConfig(t, base, "est", password)}
 
 	t.Run("cacerts", func(t *testing.T) {
@@ -176,6 +183,7 @@ func TestCurlOpenSSL(t *testing.T) {
 		for name, args := range map[string][]string{
 			"rogue manufacturer": clientCert(t, dir, "rogue", rogueCert, rogueKey),
 			"expired device":     clientCert(t, dir, "expired", expiredCert, expiredKey),
+			"revoked device":     clientCert(t, dir, "revoked", revokedCert, revokedKey),
 		} {
 			out := strings.ReplaceAll(name, " ", "-") + ".txt"
 			if code := d.post(t, dir, out, "simpleenroll", csr, args...); code != 403 {

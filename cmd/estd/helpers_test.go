@@ -184,7 +184,7 @@ func (d *daemon) stop(t *testing.T) int {
 // reload does what SIGHUP does and waits until estd has reloaded.
 func (d *daemon) reload(t *testing.T) {
 	t.Helper()
-	const msg = "reloaded users, manufacturer anchors and profiles"
+	const msg = "reloaded users, manufacturer anchors and CRLs, and profiles"
 	n := strings.Count(d.stderr.String(), msg)
 	d.hup <- syscall.SIGHUP
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

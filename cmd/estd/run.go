@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, e env) int {
 	var hostnames listFlag
 	fs.Var(&hostnames, "hostname", "extra DNS `name` or IP address for the TLS certificate (repeatable)")
 	mfr := fs.String("manufacturer-ca", "", "PEM `file` of manufacturer trust anchors for device certificates")
+	mfrCRL := fs.String("manufacturer-crl", "", "`file` of the manufacturers' CRLs (PEM, or one DER CRL); devices they list are refused")
 	keyType := fs.String("ca-key-type", def.CAKeyType, "key `type` of a new CA: p256, p384, rsa2048, rsa3072, rsa4096")
 	logFormat := fs.String("log-format", def.LogFormat, "log `format`: text or json")
 	maxBody := fs.Int64("max-body", def.MaxBody, "largest request body in `bytes`")
@@ -103,6 +104,8 @@ func run(ctx context.Context, args []string, e env) int {
 				cfg.Hostnames = hostnames
 			case "manufacturer-ca":
 				cfg.ManufacturerCA = *mfr
+			case "manufacturer-crl":
+				cfg.ManufacturerCRL = *mfrCRL
 			case "ca-key-type":
 				cfg.CAKeyType = *keyType
 			case "log-format":
@@ -162,20 +165,21 @@ func run(ctx context.Context, args []string, e env) int {
 	logger := slog.New(h)
 
 	d, err := estd.Open(ctx, estd.Options{
-		DataDir:        cfg.Data,
-		Hostnames:      cfg.Hostnames,
-		ManufacturerCA: cfg.ManufacturerCA,
-		CAKeyType:      kt,
-		Profiles:       profiles,
-		MaxBody:        cfg.MaxBody,
-		TLS:            tlsPolicy,
-		CRLURL:         cfg.CRLURL,
-		OCSPURL:        cfg.OCSPURL,
-		StoreDSN:       cfg.Store.Postgres(),
-		Timeouts:       cfg.Timeouts.Server(),
-		Limits:         estd.Limits{MaxConnections: cfg.Limits.MaxConnections, MaxHandshakes: cfg.Limits.MaxHandshakes, Auth: cfg.Limits.Auth()},
-		Key:            estd.KeyOptions{Ref: cfg.CAKey, PassphraseFile: cfg.CAKeyPassphraseFile},
-		Logger:         logger,
+		DataDir:         cfg.Data,
+		Hostnames:       cfg.Hostnames,
+		ManufacturerCA:  cfg.ManufacturerCA,
+		ManufacturerCRL: cfg.ManufacturerCRL,
+		CAKeyType:       kt,
+		Profiles:        profiles,
+		MaxBody:         cfg.MaxBody,
+		TLS:             tlsPolicy,
+		CRLURL:          cfg.CRLURL,
+		OCSPURL:         cfg.OCSPURL,
+		StoreDSN:        cfg.Store.Postgres(),
+		Timeouts:        cfg.Timeouts.Server(),
+		Limits:          estd.Limits{MaxConnections: cfg.Limits.MaxConnections, MaxHandshakes: cfg.Limits.MaxHandshakes, Auth: cfg.Limits.Auth()},
+		Key:             estd.KeyOptions{Ref: cfg.CAKey, PassphraseFile: cfg.CAKeyPassphraseFile},
+		Logger:          logger,
 	})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "estd: %v\n", err)
@@ -257,7 +261,7 @@ func run(ctx context.Context, args []string, e env) int {
 }
 
 // reload applies a SIGHUP: the configuration is read again; users,
-// manufacturer anchors and profiles change, all or nothing. What needs a
+// manufacturer anchors and CRLs, and profiles change, all or nothing. What needs a
 // restart (listeners, data directory, TLS) is reported, not applied.
 func reload(d *estd.Daemon, resolve func() (*config.Config, error), running *config.Config, logger *slog.Logger) {
 	cfg, err := resolve()
@@ -267,7 +271,7 @@ func reload(d *estd.Daemon, resolve func() (*config.Config, error), running *con
 	}
 	var profiles []*ca.Profile
 	if profiles, err = cfg.CAProfiles(); err == nil {
-		err = d.Reload(cfg.ManufacturerCA, profiles)
+		err = d.Reload(cfg.ManufacturerCA, cfg.ManufacturerCRL, profiles)
 	}
 	if err != nil {
 		logger.Error("reload failed; keeping the previous configuration", "err", err.Error())
@@ -278,7 +282,7 @@ func reload(d *estd.Daemon, resolve func() (*config.Config, error), running *con
 		cfg.Timeouts != running.Timeouts || cfg.Limits != running.Limits || !slices.Equal(cfg.Hostnames, running.Hostnames) || cfg.TLS.MinVersion != running.TLS.MinVersion {
 		logger.Warn("reload: listeners, data directory, store, host names, timeouts, limits and TLS settings change only on restart")
 	}
-	logger.Info("reloaded users, manufacturer anchors and profiles")
+	logger.Info("reloaded users, manufacturer anchors and CRLs, and profiles")
 }
 
 // banner prints what a newcomer needs: where estd serves, the root

@@ -44,6 +44,9 @@ type Options struct {
 	Hostnames []string
 	// ManufacturerCA is a PEM bundle of manufacturer trust anchors; "" for none.
 	ManufacturerCA string
+	// ManufacturerCRL holds CRLs of the manufacturer CAs (PEM, or one DER
+	// CRL), each signed by a certificate of ManufacturerCA; "" for none.
+	ManufacturerCRL string
 	// CAKeyType is the key type of a CA created on first start; default p256.
 	CAKeyType ca.KeyType
 	// Profiles are the labels served; nil means ca.DefaultProfiles().
@@ -149,7 +152,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if err := d.loadUsers(); err != nil {
 		return nil, err
 	}
-	if err := d.reloadCredentials(o.ManufacturerCA); err != nil {
+	if err := d.reloadCredentials(o.ManufacturerCA, o.ManufacturerCRL); err != nil {
 		return nil, err
 	}
 	d.Registry = prometheus.NewRegistry()
@@ -206,7 +209,7 @@ func (d *Daemon) loadUsers() error {
 // Reload reads the users file, the manufacturer anchors and the
 // serverkeygen keys again and, when profiles is not nil, replaces the
 // labels served. On error nothing changes.
-func (d *Daemon) Reload(manufacturerCA string, profiles []*ca.Profile) error {
+func (d *Daemon) Reload(manufacturerCA, manufacturerCRL string, profiles []*ca.Profile) error {
 	if profiles != nil {
 		// Check the profiles first: SetProfiles changes nothing on error, and
 		// credentials are swapped only once both are known to load.
@@ -218,7 +221,7 @@ func (d *Daemon) Reload(manufacturerCA string, profiles []*ca.Profile) error {
 	if err != nil {
 		return err
 	}
-	if err := d.reloadCredentials(manufacturerCA); err != nil {
+	if err := d.reloadCredentials(manufacturerCA, manufacturerCRL); err != nil {
 		return err
 	}
 	d.Handler.SetKEKs(keks)
@@ -228,14 +231,15 @@ func (d *Daemon) Reload(manufacturerCA string, profiles []*ca.Profile) error {
 	return nil
 }
 
-// reloadCredentials loads the users file and the manufacturer anchors, and
-// swaps both in only when both loaded.
-func (d *Daemon) reloadCredentials(manufacturerCA string) error {
+// reloadCredentials loads the users file, the manufacturer anchors and
+// their CRLs, and swaps them in only when all loaded.
+func (d *Daemon) reloadCredentials(manufacturerCA, manufacturerCRL string) error {
 	users, err := auth.LoadUsers(filepath.Join(d.opts.DataDir, UsersFile))
 	if err != nil {
 		return fmt.Errorf("users: %w", err)
 	}
 	var pool *x509.CertPool
+	var revocations *auth.Revocations
 	if manufacturerCA != "" {
 		certs, err := pemutil.ReadCerts(manufacturerCA)
 		if err != nil {
@@ -245,10 +249,36 @@ func (d *Daemon) reloadCredentials(manufacturerCA string) error {
 		for _, c := range certs {
 			pool.AddCert(c)
 		}
+		if manufacturerCRL != "" {
+			if revocations, err = LoadManufacturerCRLs(manufacturerCRL, certs, d.opts.Clock(), d.opts.Logger); err != nil {
+				return err
+			}
+		}
+	} else if manufacturerCRL != "" {
+		return fmt.Errorf("manufacturer CRL: %s given without manufacturer CAs", manufacturerCRL)
 	}
 	d.Verifier.SetUsers(users)
 	d.Verifier.SetManufacturers(pool)
+	d.Verifier.SetManufacturerRevocations(revocations)
 	return nil
+}
+
+// LoadManufacturerCRLs reads the CRLs at path and checks them against the
+// manufacturer bundle certs (see auth.NewRevocations); warnings go to log.
+func LoadManufacturerCRLs(path string, certs []*x509.Certificate, now time.Time, log *slog.Logger) (*auth.Revocations, error) {
+	crls, err := pemutil.ReadCRLs(path)
+	if err != nil {
+		return nil, fmt.Errorf("manufacturer CRL: %w", err)
+	}
+	r, warnings, err := auth.NewRevocations(crls, certs, now)
+	if err != nil {
+		return nil, fmt.Errorf("manufacturer CRL %s: %w", path, err)
+	}
+	for _, w := range warnings {
+		log.Warn("manufacturer CRL: "+w, "file", path)
+	}
+	log.Info("manufacturer CRLs loaded", "file", path, "crls", r.CRLs(), "revoked", r.Len())
+	return r, nil
 }
 
 // loadTLS loads the TLS server certificate, issuing a new one (ECDSA P-256,

@@ -1,4 +1,4 @@
-// Package pemutil reads PEM certificate bundles.
+// Package pemutil reads PEM certificate bundles and CRLs.
 package pemutil
 
 import (
@@ -52,4 +52,50 @@ func EncodeCerts(certs ...*x509.Certificate) []byte {
 		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 	}
 	return out
+}
+
+// ReadCRLs reads the CRLs of a file: PEM ("X509 CRL" blocks) or one DER
+// CRL. A file with none is an error.
+func ReadCRLs(path string) ([]*x509.RevocationList, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	crls, err := ParseCRLs(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return crls, nil
+}
+
+// ParseCRLs parses every X509 CRL block of data, skipping other blocks; data
+// without PEM is parsed as one DER CRL.
+func ParseCRLs(data []byte) ([]*x509.RevocationList, error) {
+	if len(data) > 0 && data[0] == 0x30 {
+		crl, err := x509.ParseRevocationList(data)
+		if err != nil {
+			return nil, err
+		}
+		return []*x509.RevocationList{crl}, nil
+	}
+	var out []*x509.RevocationList
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "X509 CRL" {
+			continue
+		}
+		crl, err := x509.ParseRevocationList(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, crl)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no CRL (PEM X509 CRL blocks or one DER CRL)")
+	}
+	return out, nil
 }

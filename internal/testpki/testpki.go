@@ -215,3 +215,20 @@ func IssuingCA(tb testing.TB, kt ca.KeyType) *ca.CA {
 	}
 	return c
 }
+
+// CRL returns a DER CRL of c, issued at thisUpdate and due for replacement
+// at nextUpdate, that revokes certs (reason keyCompromise).
+func (c *CA) CRL(tb testing.TB, number int64, thisUpdate, nextUpdate time.Time, certs ...*x509.Certificate) []byte {
+	tb.Helper()
+	var entries []x509.RevocationListEntry
+	for _, r := range certs {
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: r.SerialNumber, RevocationTime: thisUpdate, ReasonCode: 1})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: big.NewInt(number), ThisUpdate: thisUpdate, NextUpdate: nextUpdate, RevokedCertificateEntries: entries,
+	}, c.Cert, c.Key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return der
+}
