@@ -114,6 +114,12 @@ func (a *methodSet) Authenticate(r *http.Request) (Identity, error) {
 	if certErr != nil {
 		return Identity{}, certErr
 	}
+	if !a.basic {
+		// Nothing to challenge for (a 401 must name an HTTP
+		// authentication scheme, RFC 9110 15.5.2): only a certificate
+		// in the TLS handshake would do.
+		return Identity{}, est.Errorf(est.ErrForbidden, "a TLS client certificate is required here, and none was presented")
+	}
 	return Identity{}, est.Errorf(est.ErrUnauthorized, "authentication required")
 }
 

@@ -193,6 +193,16 @@ func brokenCases() []brokenCase {
 				return op == est.OpSimpleEnroll && peer(r) == nil && !basic
 			},
 			refuse(403, "forbidden"))}, "want 401"},
+		{"auth.none", "answers 401 without a challenge", broken{wrap: when(
+			func(r *http.Request) bool {
+				_, _, basic := r.BasicAuth()
+				return peer(r) == nil && !basic
+			},
+			func(_ *fixture, next http.Handler, w http.ResponseWriter, r *http.Request) {
+				rec := record(next, r)
+				rec.Header().Del("WWW-Authenticate")
+				replay(w, rec)
+			})}, "without a WWW-Authenticate challenge"},
 		{"auth.none", "stops serving after refusing a client", broken{wrap: crashAfter(func(rec *httptest.ResponseRecorder) bool { return rec.Code == 401 })}, "stopped serving"},
 		{"auth.wrong-password", "accepts any password", broken{wrap: when(
 			func(r *http.Request) bool { _, _, basic := r.BasicAuth(); return basic },

@@ -37,7 +37,9 @@
 //
 //   - A rogue manufacturer certificate (the right subject from the wrong CA)
 //     and an expired certificate are refused (401, 403 or the handshake).
-//   - No credentials, and a wrong password, get 401.
+//   - No credentials, and a wrong password, get 401 with a WWW-Authenticate
+//     challenge (without a user to test with, 403 from a label that takes
+//     only certificates also passes).
 //   - TLS 1.0 and 1.1 are refused (RFC 8996), as are clients that offer only
 //     CBC, RSA key exchange, 3DES or RC4 suites (RFC 7030 3.3.1, RFC 9325);
 //     plain HTTP is not served.

@@ -86,7 +86,19 @@ func checkNoCredentials(ctx context.Context, s *session) outcome {
 		return fail("%v", err)
 	}
 	r := s.raw(ctx, rawRequest{label: s.cfg.ClientLabel, op: est.OpSimpleEnroll, contentType: est.MediaPKCS10, body: est.EncodeBase64(csr), cred: anonymous})
-	return s.refused(ctx, "simpleenroll without credentials", r, is401, "401 Unauthorized", true)
+	// A 401 must challenge for an HTTP authentication scheme (RFC 9110
+	// 15.5.2). Without a user to test with, the label may take only
+	// certificates: then there is nothing to challenge for, and 403 is
+	// the answer.
+	ok, want := is401, "401 Unauthorized"
+	if s.basic() == nil {
+		ok, want = isAuthRefusal, "401 Unauthorized or, for a label that takes only certificates, 403"
+	}
+	o := s.refused(ctx, "simpleenroll without credentials", r, ok, want, true)
+	if o.status == Pass && r.status == http.StatusUnauthorized && r.header.Get("WWW-Authenticate") == "" {
+		return fail("simpleenroll without credentials: 401 without a WWW-Authenticate challenge (RFC 9110 15.5.2 requires one)")
+	}
+	return o
 }
 
 func checkWrongPassword(ctx context.Context, s *session) outcome {

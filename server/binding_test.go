@@ -145,3 +145,31 @@ func TestManufacturerBindingCheck(t *testing.T) {
 		t.Errorf("a binding without manufacturer-cert authentication: Check() = %v", err)
 	}
 }
+
+// TestNoCredentials: without credentials, a label that takes passwords
+// answers 401 with a Basic challenge; one that takes only certificates has
+// no scheme to challenge for (RFC 9110 15.5.2) and answers 403 saying a
+// client certificate is needed.
+func TestNoCredentials(t *testing.T) {
+	certOnly := ca.DefaultProfiles()[0]
+	certOnly.Name, certOnly.Auth = "devices", []auth.Method{auth.Manufacturer, auth.Issued}
+	s := estdtest.Start(t, estdtest.Options{Profiles: []*ca.Profile{ca.DefaultProfiles()[0], certOnly}})
+	csr := est.EncodeBase64(testpki.CSR(t, testpki.Key(t, ca.P256), "anonymous", nil, nil))
+	for _, tc := range []struct {
+		label     string
+		want      int
+		challenge bool
+		words     string
+	}{
+		{"", http.StatusUnauthorized, true, "authentication required"},
+		{"devices", http.StatusForbidden, false, "TLS client certificate is required"},
+	} {
+		for _, op := range []est.Operation{est.OpSimpleEnroll, est.OpServerKeyGen} {
+			st, hdr, body := call(t, s.Client(), "POST", s.URL+est.Path(tc.label, op), est.MediaPKCS10, csr)
+			if st != tc.want || (hdr.Get("WWW-Authenticate") != "") != tc.challenge || !strings.Contains(string(body), tc.words) {
+				t.Errorf("label %q %s: %d, WWW-Authenticate %q, %q; want %d, challenge %v, %q",
+					tc.label, op, st, hdr.Get("WWW-Authenticate"), body, tc.want, tc.challenge, tc.words)
+			}
+		}
+	}
+}

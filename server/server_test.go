@@ -153,7 +153,7 @@ func TestReenroll(t *testing.T) {
 		{"changed SAN", enrollment{certs: client, csr: testpki.CSR(t, key, "renew-me", []string{"other.example"}, nil)}, 403, "subjectAltName"},
 		{"added SAN", enrollment{certs: client, csr: testpki.CSR(t, key, "renew-me", []string{"renew-me.example"}, localhost())}, 403, "subjectAltName"},
 		{"basic only", enrollment{basic: []string{s.User, s.Password}, csr: testpki.CSR(t, key, "renew-me", []string{"renew-me.example"}, nil)}, 403, "certificate being renewed"},
-		{"no credentials", enrollment{csr: testpki.CSR(t, key, "renew-me", []string{"renew-me.example"}, nil)}, 401, "authentication required"},
+		{"no credentials", enrollment{csr: testpki.CSR(t, key, "renew-me", []string{"renew-me.example"}, nil)}, 403, "TLS client certificate is required"},
 		{"other label", enrollment{label: "tls-server", certs: client, csr: testpki.CSR(t, key, "renew-me", []string{"renew-me.example"}, nil)}, 403, "issued under label"},
 	}
 	for _, r := range refusals {
