@@ -14,8 +14,9 @@ import (
 // certificate of the manufacturer bundle. A device presenting a certificate
 // one of them lists is refused, whatever else it presents.
 type Revocations struct {
-	revoked map[revocationKey]struct{}
-	n       int // CRLs in use
+	revoked    map[revocationKey]struct{}
+	n          int       // CRLs in use
+	nextUpdate time.Time // the earliest nextUpdate of those, zero for none
 }
 
 // revocationKey names a certificate as a CRL does: by its issuer's name and
@@ -56,6 +57,9 @@ func NewRevocations(crls []*x509.RevocationList, issuers []*x509.Certificate, no
 	}
 	r := &Revocations{revoked: map[revocationKey]struct{}{}, n: len(latest)}
 	for issuer, crl := range latest {
+		if !crl.NextUpdate.IsZero() && (r.nextUpdate.IsZero() || crl.NextUpdate.Before(r.nextUpdate)) {
+			r.nextUpdate = crl.NextUpdate
+		}
 		if !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate) {
 			warnings = append(warnings, fmt.Sprintf("the CRL of %q was due to be replaced at %s; its revocations still apply, but get a current one", crl.Issuer, crl.NextUpdate.Format(time.RFC3339)))
 		}
@@ -95,4 +99,13 @@ func (r *Revocations) CRLs() int {
 		return 0
 	}
 	return r.n
+}
+
+// NextUpdate is the earliest nextUpdate of the CRLs in use: when the first
+// of them is due to be replaced. It is zero when none says.
+func (r *Revocations) NextUpdate() time.Time {
+	if r == nil {
+		return time.Time{}
+	}
+	return r.nextUpdate
 }

@@ -52,6 +52,9 @@ func (v *Verifier) SetManufacturers(p *x509.CertPool) {
 // needs forgetting.
 func (v *Verifier) SetManufacturerRevocations(r *Revocations) { v.revocations.Store(r) }
 
+// ManufacturerRevocations returns what SetManufacturerRevocations set.
+func (v *Verifier) ManufacturerRevocations() *Revocations { return v.revocations.Load() }
+
 // SetUsers replaces the HTTP Basic users (nil: none).
 func (v *Verifier) SetUsers(u *Users) { v.users.Store(u) }
 

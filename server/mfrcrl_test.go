@@ -44,6 +44,13 @@ func TestManufacturerCRL(t *testing.T) {
 	if err := s.Daemon.Reload(s.ManufacturerFile, crl, nil); err != nil {
 		t.Fatal(err)
 	}
+	next := now.Add(24 * time.Hour).Truncate(time.Second)
+	if got := gauge(t, s, "estd_manufacturer_crl_next_update_timestamp_seconds"); got != float64(next.Unix()) {
+		t.Errorf("CRL nextUpdate metric %v, want %d", got, next.Unix())
+	}
+	if got := gauge(t, s, "estd_manufacturer_crl_revoked"); got != 1 {
+		t.Errorf("revoked metric %v, want 1", got)
+	}
 	if st, reason := enroll(tlsCert(stolen, stolenKey), "after"); st != http.StatusForbidden || !strings.Contains(reason, "revoked by its manufacturer") {
 		t.Errorf("a revoked factory certificate: %d %q, want 403 saying it is revoked", st, reason)
 	}
@@ -73,4 +80,23 @@ func TestManufacturerCRL(t *testing.T) {
 	if st, reason := enroll(tlsCert(stolen, stolenKey), "again"); st != http.StatusOK {
 		t.Errorf("CRL removed: %d %s", st, reason)
 	}
+	if got := gauge(t, s, "estd_manufacturer_crl_next_update_timestamp_seconds"); got != 0 {
+		t.Errorf("CRL nextUpdate metric without a CRL: %v, want 0", got)
+	}
+}
+
+// gauge returns the value of estd's gauge name.
+func gauge(t *testing.T, s *estdtest.Server, name string) float64 {
+	t.Helper()
+	mfs, err := s.Daemon.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }

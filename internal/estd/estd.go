@@ -160,6 +160,21 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	approvals, _ := d.Store.(store.Approvals)
 	commits, _ := d.Store.(store.GroupCommits)
 	d.Metrics = server.NewMetrics(d.Registry, approvals, commits)
+	d.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "estd_manufacturer_crl_next_update_timestamp_seconds",
+			Help: "When the first of the manufacturer CRLs in use is due to be replaced (Unix time); 0 without one.",
+		}, func() float64 {
+			if t := d.Verifier.ManufacturerRevocations().NextUpdate(); !t.IsZero() {
+				return float64(t.Unix())
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "estd_manufacturer_crl_revoked",
+			Help: "Factory certificates the manufacturer CRLs in use revoke.",
+		}, func() float64 { return float64(d.Verifier.ManufacturerRevocations().Len()) }),
+	)
 	d.Handler, err = server.New(server.Options{
 		Metrics:  d.Metrics,
 		Issuer:   d.CA,
