@@ -37,23 +37,33 @@ func (w validity) contains(t time.Time) bool {
 	return !t.Before(w.notBefore) && !t.After(w.notAfter)
 }
 
-type chainCache struct {
-	mu sync.Mutex
-	m  map[chainKey]validity
+// verified is what the cache remembers of a verified chain: when it is
+// valid, and the certificates of every chain that verification found, as
+// CRLs name them (leaf first, the trust anchor last), for the revocation
+// checks each request makes. The names are of the chains built, not of
+// what was presented: a client cannot leave a revoked intermediate out.
+type verified struct {
+	validity
+	chains [][]revocationKey
 }
 
-func (c *chainCache) get(k chainKey) (validity, bool) {
+type chainCache struct {
+	mu sync.Mutex
+	m  map[chainKey]verified
+}
+
+func (c *chainCache) get(k chainKey) (verified, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	w, ok := c.m[k]
 	return w, ok
 }
 
-func (c *chainCache) put(k chainKey, w validity) {
+func (c *chainCache) put(k chainKey, w verified) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= maxCachedChains {
-		c.m = make(map[chainKey]validity)
+		c.m = make(map[chainKey]verified)
 	}
 	c.m[k] = w
 }
@@ -93,11 +103,12 @@ func validityOf(chain []*x509.Certificate) validity {
 }
 
 // verifyChain verifies the presented chain peers (leaf first) against
-// roots at now, from the cache when it can.
-func (v *Verifier) verifyChain(peers []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
+// roots at now, from the cache when it can, and returns the certificates of
+// the chains it found, as CRLs name them.
+func (v *Verifier) verifyChain(peers []*x509.Certificate, roots *x509.CertPool, now time.Time) ([][]revocationKey, error) {
 	key := chainKeyOf(roots, peers)
 	if w, ok := v.chains.get(key); ok && w.contains(now) {
-		return nil
+		return w.chains, nil
 	}
 	inter := x509.NewCertPool()
 	for _, c := range peers[1:] {
@@ -111,15 +122,23 @@ func (v *Verifier) verifyChain(peers []*x509.Certificate, roots *x509.CertPool, 
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Any of the chains found would do; remember the one valid longest.
-	best := validityOf(chains[0])
+	// Any of the chains found would do; remember the window of the one
+	// valid longest.
+	best := verified{validity: validityOf(chains[0])}
 	for _, ch := range chains[1:] {
 		if w := validityOf(ch); w.contains(now) && w.notAfter.After(best.notAfter) {
-			best = w
+			best.validity = w
 		}
 	}
+	for _, ch := range chains {
+		names := make([]revocationKey, len(ch))
+		for i, c := range ch {
+			names[i] = keyOf(c)
+		}
+		best.chains = append(best.chains, names)
+	}
 	v.chains.put(key, best)
-	return nil
+	return best.chains, nil
 }

@@ -58,7 +58,7 @@ func TestChainCache(t *testing.T) {
 	v := &Verifier{Clock: func() time.Time { return now }}
 	pool := x509.NewCertPool()
 	pool.AddCert(root)
-	v.SetManufacturers(pool)
+	v.SetManufacturers(pool, nil)
 	ctx := context.Background()
 	auth := func(peers ...*x509.Certificate) error {
 		_, err := v.certificate(ctx, peers, true, false)
@@ -92,11 +92,11 @@ func TestChainCache(t *testing.T) {
 	}
 	// New trust anchors: what the old ones verified counts no more.
 	now = t0
-	v.SetManufacturers(x509.NewCertPool())
+	v.SetManufacturers(x509.NewCertPool(), nil)
 	if err := auth(device, inter); err == nil {
 		t.Fatal("a chain of a removed trust anchor was accepted from the cache")
 	}
-	v.SetManufacturers(pool)
+	v.SetManufacturers(pool, nil)
 	if n := len(v.chains.m); n != 0 {
 		t.Fatalf("%d chains still cached after new trust anchors, want none (the old pools stay reachable)", n)
 	}
@@ -111,7 +111,7 @@ func TestChainCacheBounded(t *testing.T) {
 	for i := range maxCachedChains + 10 {
 		var k chainKey
 		k.sum[0], k.sum[1] = byte(i), byte(i>>8)
-		c.put(k, validity{})
+		c.put(k, verified{})
 	}
 	if n := len(c.m); n > maxCachedChains {
 		t.Errorf("%d cached chains, want at most %d", n, maxCachedChains)

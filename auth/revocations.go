@@ -3,16 +3,25 @@ package auth
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/asn1"
 	"fmt"
 	"time"
+
+	"github.com/estkit/estkit"
 )
 
 // Revocations are the certificates that manufacturers' CRLs revoke. A
 // factory certificate cannot be recalled otherwise: a device that was
 // stolen, cloned or sold off keeps a valid certificate for years. The
 // operator gives estd the CRLs (manufacturer_crl); each must be signed by a
-// certificate of the manufacturer bundle. A device presenting a certificate
-// one of them lists is refused, whatever else it presents.
+// certificate of the manufacturer bundle, or by an intermediate given with
+// the CRLs that chains to the bundle. A device whose verified chain holds a
+// certificate one of them lists is refused, whatever else it presents.
+//
+// Only complete CRLs are taken: a delta CRL or a partition (an issuing
+// distribution point), an indirect CRL (certificateIssuer entries) and any
+// other critical extension are refused when loading rather than half
+// understood.
 type Revocations struct {
 	revoked    map[revocationKey]struct{}
 	n          int       // CRLs in use
@@ -22,41 +31,96 @@ type Revocations struct {
 // revocationKey names a certificate as a CRL does: by its issuer's name and
 // its serial number.
 type revocationKey struct {
-	issuer string // the issuer's DER name
+	issuer string // the issuer's DER name, as the certificate's RawIssuer has it
 	serial string // the serial's big-endian magnitude
 }
 
-// NewRevocations checks crls against issuers, the certificates that may
-// sign them (the manufacturer bundle): a CRL signed by none of them is an
-// error. Of several CRLs from one issuer, the one issued last counts. It
-// also returns warnings for the operator: a CRL past its nextUpdate is used
-// all the same (what it revokes stays revoked) but should be replaced.
-func NewRevocations(crls []*x509.RevocationList, issuers []*x509.Certificate, now time.Time) (*Revocations, []string, error) {
+// keyOf is how CRLs name c. Go builds chains only from a parent whose
+// RawSubject is byte for byte c's RawIssuer, so a CRL's entries are keyed by
+// its signer's RawSubject.
+func keyOf(c *x509.Certificate) revocationKey {
+	var serial []byte
+	if c.SerialNumber != nil {
+		serial = c.SerialNumber.Bytes()
+	}
+	return revocationKey{issuer: string(c.RawIssuer), serial: string(serial)}
+}
+
+// CRL and CRL entry extensions (RFC 5280 5.2, 5.3).
+var (
+	oidAuthorityKeyID      = asn1.ObjectIdentifier{2, 5, 29, 35}
+	oidCRLNumber           = asn1.ObjectIdentifier{2, 5, 29, 20}
+	oidDeltaCRLIndicator   = asn1.ObjectIdentifier{2, 5, 29, 27}
+	oidIssuingDistribution = asn1.ObjectIdentifier{2, 5, 29, 28}
+	oidReasonCode          = asn1.ObjectIdentifier{2, 5, 29, 21}
+	oidInvalidityDate      = asn1.ObjectIdentifier{2, 5, 29, 24}
+	oidCertificateIssuer   = asn1.ObjectIdentifier{2, 5, 29, 29}
+)
+
+// NewRevocations checks crls and takes what they revoke. Each CRL must be
+// signed by a certificate of bundle (the manufacturer trust anchors), or of
+// intermediates that verify against bundle at now. Of several CRLs from one
+// issuer, the newest (by CRL number, else by thisUpdate) counts. It also
+// returns warnings for the operator: a CRL past its nextUpdate is used all
+// the same (what it revokes stays revoked) but should be replaced.
+func NewRevocations(crls []*x509.RevocationList, bundle, intermediates []*x509.Certificate, now time.Time) (*Revocations, []string, error) {
+	signers := append([]*x509.Certificate(nil), bundle...)
+	if len(intermediates) > 0 {
+		roots, inter := x509.NewCertPool(), x509.NewCertPool()
+		for _, c := range bundle {
+			roots.AddCert(c)
+		}
+		for _, c := range intermediates {
+			inter.AddCert(c)
+		}
+		for _, c := range intermediates {
+			if _, err := c.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+				return nil, nil, fmt.Errorf("the CA certificate %q given with the CRLs does not chain to the manufacturer bundle: %v", c.Subject, err)
+			}
+			signers = append(signers, c)
+		}
+	}
 	var warnings []string
-	latest := map[string]*x509.RevocationList{}
+	type chosen struct {
+		crl    *x509.RevocationList
+		signer *x509.Certificate
+	}
+	latest := map[string]chosen{}
 	for _, crl := range crls {
+		if err := checkCRLExtensions(crl); err != nil {
+			return nil, nil, err
+		}
 		var signer *x509.Certificate
-		for _, c := range issuers {
-			if bytes.Equal(c.RawSubject, crl.RawIssuer) && crl.CheckSignatureFrom(c) == nil {
+		for _, c := range signers {
+			if est.SameName(c.RawSubject, crl.RawIssuer) && crl.CheckSignatureFrom(c) == nil {
 				signer = c
 				break
 			}
 		}
 		if signer == nil {
-			return nil, nil, fmt.Errorf("the CRL of %q is not signed by a certificate of the manufacturer bundle", crl.Issuer)
+			return nil, nil, fmt.Errorf("the CRL of %q is not signed by a certificate of the manufacturer bundle (or an intermediate given with the CRLs)", crl.Issuer)
 		}
-		k := string(crl.RawIssuer)
-		if prev, ok := latest[k]; ok {
-			if !crl.ThisUpdate.After(prev.ThisUpdate) {
-				warnings = append(warnings, fmt.Sprintf("a CRL of %q issued %s is older than another one given; only the newest counts", crl.Issuer, crl.ThisUpdate.Format(time.RFC3339)))
-				continue
-			}
-			warnings = append(warnings, fmt.Sprintf("a CRL of %q issued %s is older than another one given; only the newest counts", prev.Issuer, prev.ThisUpdate.Format(time.RFC3339)))
+		k := string(signer.RawSubject)
+		prev, ok := latest[k]
+		if !ok {
+			latest[k] = chosen{crl, signer}
+			continue
 		}
-		latest[k] = crl
+		switch c := newer(crl, prev.crl); {
+		case c == 0 && bytes.Equal(crl.Raw, prev.crl.Raw):
+			// the same CRL twice
+		case c == 0:
+			return nil, nil, fmt.Errorf("two different CRLs of %q with the same number and time", crl.Issuer)
+		case c > 0:
+			warnings = append(warnings, fmt.Sprintf("a CRL of %q issued %s is superseded by a newer one given; only the newest counts", prev.crl.Issuer, prev.crl.ThisUpdate.Format(time.RFC3339)))
+			latest[k] = chosen{crl, signer}
+		default:
+			warnings = append(warnings, fmt.Sprintf("a CRL of %q issued %s is superseded by a newer one given; only the newest counts", crl.Issuer, crl.ThisUpdate.Format(time.RFC3339)))
+		}
 	}
 	r := &Revocations{revoked: map[revocationKey]struct{}{}, n: len(latest)}
-	for issuer, crl := range latest {
+	for issuer, ch := range latest {
+		crl := ch.crl
 		if !crl.NextUpdate.IsZero() && (r.nextUpdate.IsZero() || crl.NextUpdate.Before(r.nextUpdate)) {
 			r.nextUpdate = crl.NextUpdate
 		}
@@ -73,16 +137,78 @@ func NewRevocations(crls []*x509.RevocationList, issuers []*x509.Certificate, no
 	return r, warnings, nil
 }
 
+// newer compares two CRLs of one issuer: > 0 when a is newer than b.
+func newer(a, b *x509.RevocationList) int {
+	if a.Number != nil && b.Number != nil {
+		if c := a.Number.Cmp(b.Number); c != 0 {
+			return c
+		}
+	}
+	return a.ThisUpdate.Compare(b.ThisUpdate)
+}
+
+// checkCRLExtensions refuses what NewRevocations does not understand.
+func checkCRLExtensions(crl *x509.RevocationList) error {
+	for _, e := range crl.Extensions {
+		switch {
+		case e.Id.Equal(oidDeltaCRLIndicator):
+			return fmt.Errorf("the CRL of %q is a delta CRL; give complete CRLs", crl.Issuer)
+		case e.Id.Equal(oidIssuingDistribution):
+			return fmt.Errorf("the CRL of %q has an issuing distribution point (a partition or an indirect CRL); give complete CRLs", crl.Issuer)
+		case e.Id.Equal(oidAuthorityKeyID), e.Id.Equal(oidCRLNumber):
+		case e.Critical:
+			return fmt.Errorf("the CRL of %q has a critical extension %v estd does not understand", crl.Issuer, e.Id)
+		}
+	}
+	for _, entry := range crl.RevokedCertificateEntries {
+		for _, e := range entry.Extensions {
+			switch {
+			case e.Id.Equal(oidCertificateIssuer):
+				return fmt.Errorf("the CRL of %q names other issuers (an indirect CRL); give each issuer's own CRL", crl.Issuer)
+			case e.Id.Equal(oidReasonCode), e.Id.Equal(oidInvalidityDate):
+			case e.Critical:
+				return fmt.Errorf("the CRL of %q has an entry with a critical extension %v estd does not understand", crl.Issuer, e.Id)
+			}
+		}
+	}
+	return nil
+}
+
 // reasonRemoveFromCRL (RFC 5280 5.3.1) un-revokes, in delta CRLs.
 const reasonRemoveFromCRL = 8
 
 // Revoked reports whether a CRL revokes c.
 func (r *Revocations) Revoked(c *x509.Certificate) bool {
-	if r == nil || len(r.revoked) == 0 || c.SerialNumber == nil {
+	if r == nil || len(r.revoked) == 0 {
 		return false
 	}
-	_, ok := r.revoked[revocationKey{string(c.RawIssuer), string(c.SerialNumber.Bytes())}]
+	_, ok := r.revoked[keyOf(c)]
 	return ok
+}
+
+// revokedIn reports whether every one of chains holds a revoked
+// certificate, and which one in the first chain.
+func (r *Revocations) revokedIn(chains [][]revocationKey) (revocationKey, bool) {
+	if r == nil || len(r.revoked) == 0 || len(chains) == 0 {
+		return revocationKey{}, false
+	}
+	var first revocationKey
+	for i, ch := range chains {
+		found := false
+		for _, k := range ch {
+			if _, ok := r.revoked[k]; ok {
+				if i == 0 {
+					first = k
+				}
+				found = true
+				break
+			}
+		}
+		if !found {
+			return revocationKey{}, false // a chain without a revoked certificate
+		}
+	}
+	return first, true
 }
 
 // Len is the number of certificates revoked.

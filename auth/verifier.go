@@ -27,9 +27,9 @@ type Verifier struct {
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 
-	manufacturers atomic.Pointer[x509.CertPool]
-	// revocations are what the manufacturers' CRLs revoke.
-	revocations atomic.Pointer[Revocations]
+	// manufacturers are the manufacturer trust anchors with what their
+	// CRLs revoke, replaced together.
+	manufacturers atomic.Pointer[manufacturerTrust]
 	users       atomic.Pointer[Users]
 	issuingPool atomic.Pointer[x509.CertPool]
 	// chains remembers verified client certificate chains (chaincache.go);
@@ -38,22 +38,34 @@ type Verifier struct {
 	verifications atomic.Int64
 }
 
-// SetManufacturers replaces the manufacturer trust anchors (nil: none).
-// Chains verified against the old anchors are forgotten, which lets the old
-// pool go (a verification that started before the change may still add one
-// entry for it; it can never match, the key names the pool).
-func (v *Verifier) SetManufacturers(p *x509.CertPool) {
-	v.manufacturers.Store(p)
+// manufacturerTrust is what factory certificates are verified against.
+type manufacturerTrust struct {
+	pool        *x509.CertPool
+	revocations *Revocations
+}
+
+// SetManufacturers replaces the manufacturer trust anchors (nil: none) and
+// what their CRLs revoke (nil: nothing), both at once. Chains verified
+// against the old anchors are forgotten, which lets the old pool go (a
+// verification that started before the change may still add one entry for
+// it; it can never match, the key names the pool). Revocations are looked
+// up on every request.
+func (v *Verifier) SetManufacturers(p *x509.CertPool, r *Revocations) {
+	var t *manufacturerTrust
+	if p != nil {
+		t = &manufacturerTrust{pool: p, revocations: r}
+	}
+	v.manufacturers.Store(t)
 	v.chains.reset()
 }
 
-// SetManufacturerRevocations replaces what the manufacturers' CRLs revoke
-// (nil: nothing). It is looked up on every request, so no verified chain
-// needs forgetting.
-func (v *Verifier) SetManufacturerRevocations(r *Revocations) { v.revocations.Store(r) }
-
-// ManufacturerRevocations returns what SetManufacturerRevocations set.
-func (v *Verifier) ManufacturerRevocations() *Revocations { return v.revocations.Load() }
+// ManufacturerRevocations returns what the manufacturers' CRLs in use revoke.
+func (v *Verifier) ManufacturerRevocations() *Revocations {
+	if t := v.manufacturers.Load(); t != nil {
+		return t.revocations
+	}
+	return nil
+}
 
 // SetUsers replaces the HTTP Basic users (nil: none).
 func (v *Verifier) SetUsers(u *Users) { v.users.Store(u) }
@@ -132,7 +144,7 @@ func (v *Verifier) certificate(ctx context.Context, peers []*x509.Certificate, m
 	leaf, now := peers[0], v.now()
 	var reasons []string
 	if v.Issuing != nil {
-		if err := v.verifyChain(peers, v.issuingRoots(), now); err == nil {
+		if _, err := v.verifyChain(peers, v.issuingRoots(), now); err == nil {
 			if !issued {
 				if _, err := v.issuedStatus(ctx, leaf); errors.Is(err, errRevoked) {
 					return Identity{}, err
@@ -144,14 +156,14 @@ func (v *Verifier) certificate(ctx context.Context, peers []*x509.Certificate, m
 			reasons = append(reasons, why(err))
 		}
 	}
-	if pool := v.manufacturers.Load(); pool != nil {
-		if err := v.verifyChain(peers, pool, now); err == nil {
-			if rv := v.revocations.Load(); rv != nil {
-				for _, c := range peers {
-					if rv.Revoked(c) {
-						return Identity{}, est.Wrap(est.ErrForbidden, errRevoked, fmt.Sprintf("client certificate refused: %q (serial %x) is revoked by its manufacturer's CRL", c.Subject.String(), c.SerialNumber))
-					}
+	if trust := v.manufacturers.Load(); trust != nil {
+		if chains, err := v.verifyChain(peers, trust.pool, now); err == nil {
+			if k, revoked := trust.revocations.revokedIn(chains); revoked {
+				what := "the client certificate"
+				if k != keyOf(leaf) {
+					what = "a CA certificate of its chain"
 				}
+				return Identity{}, est.Wrap(est.ErrForbidden, errRevoked, fmt.Sprintf("client certificate refused: %s (serial %x) is revoked by its manufacturer's CRL", what, []byte(k.serial)))
 			}
 			if !manufacturer {
 				return Identity{}, est.Errorf(est.ErrForbidden, "authentication by a manufacturer certificate is not accepted for this label")

@@ -306,9 +306,9 @@ func (c *Config) Validate() error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("manufacturer_ca: %v", err))
 		} else if c.ManufacturerCRL != "" {
-			if crls, err := pemutil.ReadCRLs(c.ManufacturerCRL); err != nil {
+			if crls, intermediates, err := pemutil.ReadCRLs(c.ManufacturerCRL); err != nil {
 				errs = append(errs, fmt.Errorf("manufacturer_crl: %v", err))
-			} else if _, _, err := auth.NewRevocations(crls, certs, time.Now()); err != nil {
+			} else if _, _, err := auth.NewRevocations(crls, certs, intermediates, time.Now()); err != nil {
 				errs = append(errs, fmt.Errorf("manufacturer_crl: %v", err))
 			}
 		}

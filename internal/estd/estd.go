@@ -273,19 +273,18 @@ func (d *Daemon) reloadCredentials(manufacturerCA, manufacturerCRL string) error
 		return fmt.Errorf("manufacturer CRL: %s given without manufacturer CAs", manufacturerCRL)
 	}
 	d.Verifier.SetUsers(users)
-	d.Verifier.SetManufacturers(pool)
-	d.Verifier.SetManufacturerRevocations(revocations)
+	d.Verifier.SetManufacturers(pool, revocations)
 	return nil
 }
 
 // LoadManufacturerCRLs reads the CRLs at path and checks them against the
 // manufacturer bundle certs (see auth.NewRevocations); warnings go to log.
 func LoadManufacturerCRLs(path string, certs []*x509.Certificate, now time.Time, log *slog.Logger) (*auth.Revocations, error) {
-	crls, err := pemutil.ReadCRLs(path)
+	crls, intermediates, err := pemutil.ReadCRLs(path)
 	if err != nil {
 		return nil, fmt.Errorf("manufacturer CRL: %w", err)
 	}
-	r, warnings, err := auth.NewRevocations(crls, certs, now)
+	r, warnings, err := auth.NewRevocations(crls, certs, intermediates, now)
 	if err != nil {
 		return nil, fmt.Errorf("manufacturer CRL %s: %w", path, err)
 	}
