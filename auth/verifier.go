@@ -30,8 +30,8 @@ type Verifier struct {
 	// manufacturers are the manufacturer trust anchors with what their
 	// CRLs revoke, replaced together.
 	manufacturers atomic.Pointer[manufacturerTrust]
-	users       atomic.Pointer[Users]
-	issuingPool atomic.Pointer[x509.CertPool]
+	users         atomic.Pointer[Users]
+	issuingPool   atomic.Pointer[x509.CertPool]
 	// chains remembers verified client certificate chains (chaincache.go);
 	// verifications counts the chains verified in full, for tests.
 	chains        chainCache
