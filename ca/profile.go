@@ -65,11 +65,13 @@ type Profile struct {
 	// requester authenticated by a certificate with EKU id-kp-cmcRA needs
 	// no PoP link, nor ManufacturerBinding.
 	AllowRA bool
-	// ManufacturerBinding limits what a device authenticated by its
-	// factory (manufacturer) certificate may ask for to its own identity:
-	// the CSR's subject must name what the factory certificate's subject
-	// names (see Binding). Other authentication methods are not affected;
-	// a renewal keeps its subject anyway (RFC 7030 4.2.2).
+	// ManufacturerBinding limits what a device authenticated by a
+	// certificate (its factory certificate, or one this CA issued) may ask
+	// for to the identity of that certificate: the CSR's subject must name
+	// what its subject names (see Binding), and the CSR's subjectAltNames
+	// must be among its own. Basic users and registration authorities
+	// (AllowRA) are not bound; a renewal keeps its subject anyway (RFC 7030
+	// 4.2.2).
 	ManufacturerBinding Binding
 }
 

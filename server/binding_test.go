@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"math/big"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -18,14 +20,102 @@ import (
 	"github.com/estkit/estkit/internal/testpki"
 )
 
-// csrFor returns a CSR for key with exactly the subject name.
-func csrFor(t *testing.T, key crypto.Signer, name pkix.Name) []byte {
+// csrFor returns a CSR for key with exactly the subject name and the DNS
+// and URI subjectAltNames given.
+func csrFor(t *testing.T, key crypto.Signer, name pkix.Name, sans ...string) []byte {
 	t.Helper()
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: name}, key)
+	tmpl := &x509.CertificateRequest{Subject: name}
+	for _, s := range sans {
+		if u, err := url.Parse(s); err == nil && u.Scheme != "" {
+			tmpl.URIs = append(tmpl.URIs, u)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, s)
+		}
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return der
+}
+
+// TestManufacturerBindingHoles: what a bound device might try besides
+// another subject: subjectAltNames its factory certificate does not have,
+// its operational certificate (issued here) to enroll again in another
+// name, and a factory certificate with an empty subject.
+func TestManufacturerBindingHoles(t *testing.T) {
+	profile := func(name string, b ca.Binding) *ca.Profile {
+		return &ca.Profile{
+			Name: name, Validity: 24 * time.Hour, KeyTypes: ca.DefaultKeyTypes,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, SANs: []string{"dns", "uri"},
+			Auth: []auth.Method{auth.Manufacturer, auth.Issued}, ServerKeyGen: true, ManufacturerBinding: b,
+		}
+	}
+	s := estdtest.Start(t, estdtest.Options{Profiles: []*ca.Profile{profile("by-subject", ca.BindSubject), profile("by-serial", ca.BindSerialNumber)}})
+	now := time.Now()
+	device, deviceKey := s.Manufacturer.Issue(t, testpki.Leaf{CN: "Sensor", SerialNumber: "SN-4711", DNS: []string{"sn-4711.devices.example"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)})
+	factory := []tls.Certificate{tlsCert(device, deviceKey)}
+	key := testpki.Key(t, ca.P256)
+	own := pkix.Name{CommonName: "sensor", SerialNumber: "SN-4711"}
+	other := pkix.Name{CommonName: "sensor", SerialNumber: "SN-0815"}
+
+	// subjectAltNames: only the factory certificate's.
+	for _, tc := range []struct {
+		name string
+		sans []string
+		want int
+	}{
+		{"its own DNS name", []string{"SN-4711.devices.example"}, http.StatusOK},
+		{"another DNS name", []string{"sn-0815.devices.example"}, http.StatusForbidden},
+		{"a URI it does not have", []string{"urn:dev:serial:SN-0815"}, http.StatusForbidden},
+	} {
+		e := enrollment{op: est.OpSimpleEnroll, label: "by-serial", certs: factory, csr: csrFor(t, key, own, tc.sans...)}
+		if st, reason, _ := e.do(t, s); st != tc.want || (st != http.StatusOK && !strings.Contains(reason, "subjectAltNames")) {
+			t.Errorf("%s: %d %q, want %d", tc.name, st, reason, tc.want)
+		}
+	}
+
+	// The operational certificate, issued here under its own serial
+	// number, enrolls again only for that serial number.
+	e := enrollment{op: est.OpSimpleEnroll, label: "by-serial", certs: factory, csr: csrFor(t, key, own)}
+	st, reason, ldevid := e.do(t, s)
+	if st != http.StatusOK {
+		t.Fatalf("first enrollment: %d %s", st, reason)
+	}
+	issued := []tls.Certificate{tlsCert(ldevid, key)}
+	for _, tc := range []struct {
+		name string
+		subj pkix.Name
+		want int
+	}{
+		{"by its operational certificate, its own serial number", own, http.StatusOK},
+		{"by its operational certificate, another serial number", other, http.StatusForbidden},
+	} {
+		for _, op := range []est.Operation{est.OpSimpleEnroll, est.OpServerKeyGen} {
+			csr := est.EncodeBase64(csrFor(t, testpki.Key(t, ca.P256), tc.subj))
+			if st, _, body := call(t, s.Client(issued...), "POST", s.URL+est.Path("by-serial", op), est.MediaPKCS10, csr); st != tc.want {
+				t.Errorf("%s, %s: %d %s, want %d", tc.name, op, st, body, tc.want)
+			}
+		}
+	}
+
+	// A factory certificate with an empty subject binds nothing, so it
+	// gets nothing on a label bound by subject.
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano()), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		URIs: []*url.URL{{Scheme: "urn", Opaque: "dev:serial:SN-empty"}},
+	}
+	emptyKey := testpki.Key(t, ca.P256)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.Manufacturer.Cert, emptyKey.Public(), s.Manufacturer.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, _ := x509.ParseCertificate(der)
+	e = enrollment{op: est.OpSimpleEnroll, label: "by-subject", certs: []tls.Certificate{tlsCert(empty, emptyKey)}, csr: csrFor(t, key, pkix.Name{}, "urn:dev:serial:SN-empty")}
+	if st, reason, _ := e.do(t, s); st != http.StatusForbidden || !strings.Contains(reason, "empty") {
+		t.Errorf("an empty factory subject: %d %q, want 403", st, reason)
+	}
 }
 
 // TestManufacturerBinding: on a label with a manufacturer binding, a device
