@@ -47,9 +47,10 @@ type ListOptions struct {
 	After string
 	// Limit is the page size; 0 or less means DefaultLimit, and MaxLimit caps it.
 	Limit int
-	// Newest lists from the newest record back. A cursor continues in the
-	// direction of the page that returned it; records added after the
-	// first page are not in a Newest listing.
+	// Newest lists from the newest record back. A cursor is a position,
+	// not a direction: pass Newest with every page of such a listing.
+	// Records added after its first page are not in it. Certificates only:
+	// requests are listed oldest first.
 	Newest bool
 }
 

@@ -291,7 +291,7 @@ func banner(w io.Writer, d *estd.Daemon, dir, addr string) {
 	root := filepath.Join(dir, estd.RootCertFile)
 	if d.Created {
 		fmt.Fprintf(w, "estd: created a new CA in %s\n", dir)
-		fmt.Fprintf(w, "estd: estd never uses the root CA key %s while it serves; keep it offline (it signs only a new issuing CA)\n", filepath.Join(dir, estd.RootKeyFile))
+		fmt.Fprintf(w, "estd: estd never uses the root CA key %s while it serves; keep it offline (it is needed only to sign a new issuing CA certificate, by hand)\n", filepath.Join(dir, estd.RootKeyFile))
 	}
 	fmt.Fprintf(w, "estd: serving EST on https://%s/.well-known/est/\n", addr)
 	fmt.Fprintf(w, "estd: root CA %s\n", d.Root.Subject)

@@ -50,7 +50,7 @@ func migrateCmd(ctx context.Context, args []string, e env) int {
 		return 2
 	}
 	o.Migrating = func(from, to int) {
-		fmt.Fprintf(e.stdout, "estd migrate: migrating the schema from version %d to %d; a large store takes about 6 s per million certificates\n", from, to)
+		fmt.Fprintf(e.stdout, "estd migrate: migrating the schema from version %d to %d: %s\n", from, to, estd.MigrationNote(from, to))
 	}
 	from, to, err := estd.MigrateStore(ctx, o)
 	if err != nil {

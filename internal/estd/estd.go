@@ -139,8 +139,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		}
 	}()
 	d.Store, err = openStore(ctx, StoreOptions{DataDir: o.DataDir, DSN: o.StoreDSN, Migrating: func(from, to int) {
-		o.Logger.Info("migrating the certificate store; a large one takes about 6 s per million certificates",
-			"from_version", from, "to_version", to)
+		o.Logger.Info("migrating the certificate store: "+MigrationNote(from, to), "from_version", from, "to_version", to)
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)

@@ -65,6 +65,9 @@ func (s *Store) Request(ctx context.Context, id string) (*store.Request, error) 
 
 // Requests implements store.Approvals.
 func (s *Store) Requests(ctx context.Context, status store.RequestStatus, opts store.ListOptions) ([]*store.Request, string, error) {
+	if opts.Newest {
+		return nil, "", errors.New("store: requests are listed oldest first only")
+	}
 	after, limit, err := opts.Page()
 	if err != nil {
 		return nil, "", fmt.Errorf("store/postgres: requests: %w", err)

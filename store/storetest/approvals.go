@@ -113,6 +113,10 @@ func testApprovals(t *testing.T, s store.Store) {
 	if err != nil || len(all) != 5 {
 		t.Fatalf("all requests: %d, %v", len(all), err)
 	}
+	// Newest first is for certificates: refused, not an empty page.
+	if got, _, err := a.Requests(ctx, "", store.ListOptions{Newest: true}); err == nil {
+		t.Errorf("requests newest first: %d and no error, want an error", len(got))
+	}
 }
 
 // testApprovalRace: of many concurrent attempts to decide or issue one
