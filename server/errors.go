@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"net/http"
 
 	"github.com/estkit/estkit"
@@ -37,6 +39,11 @@ func status(k *est.Kind) int {
 	return http.StatusInternalServerError
 }
 
+// statusClientClosed is what the access log and the metrics record for a
+// request whose client closed the connection before the answer: 499, as
+// other servers log it.
+const statusClientClosed = 499
+
 // retryAfter is the Retry-After sent with 503 and 429 when the handler set
 // none (a rate limit sets its own), in seconds.
 const retryAfter = "30"
@@ -44,6 +51,14 @@ const retryAfter = "30"
 // writeError answers err as a one-line plain-text reason and returns the
 // status. Internal causes stay in the log; only est.Detail reaches the wire.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, rq *request, err error) int {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client closed the connection while its request was being
+		// served (net/http then cancels the request's context): nothing
+		// failed here, and no one reads the answer.
+		h.log.Info("client went away", "path", r.URL.Path, "err", err.Error())
+		w.WriteHeader(statusClientClosed)
+		return statusClientClosed
+	}
 	code := status(est.KindOf(err))
 	if (code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", retryAfter)
