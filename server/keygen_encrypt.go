@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -182,11 +184,29 @@ func (h *Handler) keyRecipient(req *x509.CertificateRequest, p *label, who auth.
 	if !bytes.Equal(asymID, est.SubjectKeyID(who.Cert)) {
 		return nil, est.Errorf(est.ErrBadRequest, "the CSR's AsymmetricDecryptKeyIdentifier %x is not the subject key identifier of the TLS client certificate (RFC 7030 4.4.1.2)", asymID)
 	}
-	if _, ok := who.Cert.PublicKey.(ed25519.PublicKey); ok {
+	// Refused here, before anything is issued, rather than after: a key
+	// that cannot be encrypted would leave a certificate on record that
+	// nobody received.
+	switch pub := who.Cert.PublicKey.(type) {
+	case ed25519.PublicKey:
 		return nil, est.Errorf(est.ErrBadRequest, "a key cannot be encrypted to an Ed25519 certificate; use an RSA or ECDSA certificate, or DecryptKeyIdentifier")
+	case *rsa.PublicKey:
+		if pub.N.BitLen() < minRecipientRSABits {
+			return nil, est.Errorf(est.ErrBadRequest, "a key is not encrypted to an RSA key of %d bits; the TLS client certificate needs at least %d, or use DecryptKeyIdentifier", pub.N.BitLen(), minRecipientRSABits)
+		}
+	case *ecdsa.PublicKey:
+		if _, err := pub.ECDH(); err != nil {
+			return nil, est.Errorf(est.ErrBadRequest, "a key cannot be encrypted to an ECDSA key on %s; use P-256, P-384 or P-521, or DecryptKeyIdentifier", pub.Curve.Params().Name)
+		}
+	default:
+		return nil, est.Errorf(est.ErrBadRequest, "a key cannot be encrypted to a %s certificate; use an RSA or ECDSA certificate, or DecryptKeyIdentifier", who.Cert.PublicKeyAlgorithm)
 	}
 	return &est.KeyRecipient{Certificate: who.Cert}, nil
 }
+
+// minRecipientRSABits is the smallest RSA key a server-generated private key
+// is encrypted to.
+const minRecipientRSABits = 2048
 
 // encryptKey returns the key part of an encrypted response for pkcs8.
 func (h *Handler) encryptKey(pkcs8 []byte, rcpt *est.KeyRecipient) ([]byte, error) {
