@@ -304,13 +304,45 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *r
 		return 0, err
 	}
 	if rq.op == est.OpSimpleReenroll && p.RevokeOnRenew {
-		const superseded = 4
-		if err := h.store.Revoke(r.Context(), who.Cert.SerialNumber, superseded, h.clock()); err != nil {
-			h.log.Error("could not revoke the renewed certificate", "serial", who.Cert.SerialNumber.Text(16), "err", err.Error())
+		if err := h.supersede(r.Context(), who.Cert, cert); err != nil {
+			return 0, err
 		}
 	}
 	return writeCertsOnly(w, cert)
 }
+
+// supersede revokes old, which renewed has just renewed on a label that
+// revokes what it renews. Of concurrent renewals of one certificate only
+// the first to revoke it keeps its new certificate: the others' are
+// revoked at once and refused, so that one certificate has one successor.
+// A store that cannot tell revokes as before, unconditionally.
+func (h *Handler) supersede(ctx context.Context, old, renewed *x509.Certificate) error {
+	const superseded, cessation = 4, 5
+	ctx = context.WithoutCancel(ctx) // the new certificate is on record: finish
+	sup, ok := h.store.(store.Supersedes)
+	if !ok {
+		if err := h.store.Revoke(ctx, old.SerialNumber, superseded, h.clock()); err != nil {
+			h.log.Error("could not revoke the renewed certificate", "serial", old.SerialNumber.Text(16), "err", err.Error())
+		}
+		return nil
+	}
+	first, err := sup.RevokeIfValid(ctx, old.SerialNumber, superseded, h.clock())
+	if err != nil {
+		h.log.Error("could not revoke the renewed certificate", "serial", old.SerialNumber.Text(16), "err", err.Error())
+		return nil
+	}
+	if first {
+		return nil
+	}
+	if err := h.store.Revoke(ctx, renewed.SerialNumber, cessation, h.clock()); err != nil {
+		h.log.Error("could not revoke the certificate of a concurrent renewal", "serial", renewed.SerialNumber.Text(16), "err", err.Error())
+		return est.Wrap(est.ErrUnavailable, err, "this certificate was renewed by a concurrent request, and the duplicate could not be revoked")
+	}
+	return est.Wrap(est.ErrForbidden, errRenewedMeanwhile, "client certificate refused: renewed by a concurrent request, which got the new certificate")
+}
+
+// errRenewedMeanwhile is why a renewal lost to a concurrent one.
+var errRenewedMeanwhile = errors.New("renewed by a concurrent request")
 
 // writeCertsOnly answers 200 with cert as a base64 certs-only PKCS#7.
 func writeCertsOnly(w http.ResponseWriter, cert *x509.Certificate) (int, error) {
@@ -416,6 +448,11 @@ func (h *Handler) audit(rq *request, err error) {
 		reason := "no certificate"
 		if err != nil {
 			reason = err.Error()
+		}
+		if rq.cert != nil {
+			// Issued, recorded, then withdrawn (a renewal that lost to a
+			// concurrent one): its serial is on record, revoked.
+			attrs = append(attrs, slog.String("serial", rq.cert.SerialNumber.Text(16)))
 		}
 		h.log.Warn("refused", append(attrs, slog.String("reason", reason))...)
 		return

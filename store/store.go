@@ -187,6 +187,18 @@ type Statuses interface {
 	Status(ctx context.Context, serial *big.Int, der []byte) (Status, error)
 }
 
+// Supersedes is the optional capability of revoking a certificate only if
+// it is not revoked yet, in one atomic step: of concurrent renewals of one
+// certificate on a label that revokes what it renews, exactly one may keep
+// its new certificate.
+type Supersedes interface {
+	// RevokeIfValid revokes the certificate with serial as Revoke does and
+	// reports whether this call revoked it: false when it was revoked
+	// already (its first revocation is kept). An unknown serial is
+	// ErrNotFound.
+	RevokeIfValid(ctx context.Context, serial *big.Int, reason int, at time.Time) (bool, error)
+}
+
 // GroupCommits is implemented by stores that record concurrent Puts in
 // shared transactions (group commit); estd exports the counts as metrics.
 type GroupCommits interface {

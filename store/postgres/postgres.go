@@ -55,6 +55,7 @@ var (
 	_ store.Store        = (*Store)(nil)
 	_ store.GroupCommits = (*Store)(nil)
 	_ store.Statuses     = (*Store)(nil)
+	_ store.Supersedes   = (*Store)(nil)
 )
 
 // Open connects to the database at dsn, a postgres:// URL or a libpq
@@ -278,6 +279,35 @@ UPDATE certificates SET
 	revocation_reason = CASE WHEN revoked THEN revocation_reason ELSE $2 END,
 	revoked = true
 WHERE serial = $3`
+
+// revokeIfValid revokes a certificate that is not revoked yet.
+const revokeIfValid = `
+UPDATE certificates SET revoked_at = $1, revocation_reason = $2, revoked = true
+WHERE serial = $3 AND NOT revoked`
+
+// RevokeIfValid implements store.Supersedes.
+func (s *Store) RevokeIfValid(ctx context.Context, serial *big.Int, reason int, at time.Time) (bool, error) {
+	if serial == nil || serial.Sign() <= 0 {
+		return false, fmt.Errorf("store/postgres: revoke %v: %w", serial, store.ErrNotFound)
+	}
+	key := serialKey(serial)
+	at, err := checkTime(at)
+	if err != nil {
+		return false, fmt.Errorf("store/postgres: revoke %s: %w", key, err)
+	}
+	tag, err := s.pool.Exec(ctx, revokeIfValid, nullTime(at), reason, key)
+	if err != nil {
+		return false, fmt.Errorf("store/postgres: revoke %s: %w", key, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return true, nil
+	}
+	// Revoked already, or unknown.
+	if _, err := s.BySerial(ctx, serial); err != nil {
+		return false, err
+	}
+	return false, nil
+}
 
 // Revoke marks the certificate revoked. It returns store.ErrNotFound for an
 // unknown serial; revoking a revoked certificate keeps the first revocation.

@@ -67,6 +67,7 @@ var (
 	_ store.Store        = (*Store)(nil)
 	_ store.GroupCommits = (*Store)(nil)
 	_ store.Statuses     = (*Store)(nil)
+	_ store.Supersedes   = (*Store)(nil)
 )
 
 // Open opens the database at path, creating it (mode 0600, and any missing
@@ -405,6 +406,39 @@ UPDATE certificates SET
 	revocation_reason = CASE revoked WHEN 0 THEN ? ELSE revocation_reason END,
 	revoked = 1
 WHERE serial = ?`
+
+// revokeIfValid revokes a certificate that is not revoked yet.
+const revokeIfValid = `
+UPDATE certificates SET revoked_at = ?, revocation_reason = ?, revoked = 1
+WHERE serial = ? AND revoked = 0`
+
+// RevokeIfValid implements store.Supersedes.
+func (s *Store) RevokeIfValid(ctx context.Context, serial *big.Int, reason int, at time.Time) (bool, error) {
+	if serial == nil || serial.Sign() <= 0 {
+		return false, fmt.Errorf("store/sqlite: revoke %v: %w", serial, store.ErrNotFound)
+	}
+	key := serialKey(serial)
+	revokedAt, err := formatTime(at)
+	if err != nil {
+		return false, fmt.Errorf("store/sqlite: revoke %s: %w", key, err)
+	}
+	var revokedAtArg any = revokedAt
+	if at.IsZero() {
+		revokedAtArg = nil
+	}
+	res, err := s.w.ExecContext(ctx, revokeIfValid, revokedAtArg, reason, key)
+	if err != nil {
+		return false, fmt.Errorf("store/sqlite: revoke %s: %w", key, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return n == 1, err
+	}
+	// Revoked already, or unknown.
+	if _, err := s.BySerial(ctx, serial); err != nil {
+		return false, err
+	}
+	return false, nil
+}
 
 // Revoke marks the certificate revoked at the given time with an RFC 5280
 // CRLReason code. It returns an error wrapping store.ErrNotFound for an

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListNewest", testListNewest},
 		{"ListLimits", testListLimits},
 		{"Revoke", testRevoke},
+		{"RevokeIfValid", testRevokeIfValid},
 		{"ConcurrentPut", testConcurrentPut},
 		{"ConcurrentDuplicate", testConcurrentDuplicate},
 		{"Canceled", testCanceled},
@@ -420,6 +421,52 @@ func testListLimits(t *testing.T, s store.Store) {
 		t.Fatalf(`List of the last page = %d records, %q, %v; want 1, "", nil`, len(last), next, err)
 	}
 	checkSameSet(t, "List", append(recs, last...), want)
+}
+
+// testRevokeIfValid: of concurrent attempts to revoke one certificate only
+// if it is valid, exactly one does; the first revocation is kept.
+func testRevokeIfValid(t *testing.T, s store.Store) {
+	sup, ok := s.(store.Supersedes)
+	if !ok {
+		t.Skip("the store does not implement store.Supersedes")
+	}
+	ctx := t.Context()
+	r := newRecord(1)
+	mustPut(t, s, r)
+	at := baseTime.Add(3 * time.Hour)
+	const n = 16
+	results := make(chan error, n)
+	var wins atomic.Int32
+	for i := range n {
+		go func() {
+			ok, err := sup.RevokeIfValid(ctx, r.Serial, 4, at.Add(time.Duration(i)*time.Second))
+			if ok {
+				wins.Add(1)
+			}
+			results <- err
+		}()
+	}
+	for range n {
+		if err := <-results; err != nil {
+			t.Fatalf("RevokeIfValid: %v", err)
+		}
+	}
+	if w := wins.Load(); w != 1 {
+		t.Fatalf("%d of %d concurrent RevokeIfValid revoked the certificate, want exactly 1", w, n)
+	}
+	got, err := s.BySerial(ctx, r.Serial)
+	if err != nil || !got.Revoked || got.RevocationReason != 4 || got.RevokedAt.Before(at) || got.RevokedAt.After(at.Add(n*time.Second)) {
+		t.Fatalf("after RevokeIfValid: %+v, %v", got, err)
+	}
+	if ok, err := sup.RevokeIfValid(ctx, r.Serial, 1, at); ok || err != nil {
+		t.Errorf("RevokeIfValid of a revoked certificate = %v, %v; want false, nil", ok, err)
+	}
+	if again, _ := s.BySerial(ctx, r.Serial); again.RevocationReason != 4 || !again.RevokedAt.Equal(got.RevokedAt) {
+		t.Errorf("the first revocation was not kept: %+v", again)
+	}
+	if _, err := sup.RevokeIfValid(ctx, big.NewInt(0x7777777), 4, at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RevokeIfValid of an unknown serial: %v, want ErrNotFound", err)
+	}
 }
 
 func testRevoke(t *testing.T, s store.Store) {
