@@ -15,7 +15,12 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/auth"
@@ -26,6 +31,16 @@ type Issuer interface {
 	// Issue checks req against p and returns a signed certificate for it.
 	// Policy refusals are *est.Error of kind ErrPolicy or ErrBadRequest.
 	Issue(ctx context.Context, req *x509.CertificateRequest, p *Profile, who auth.Identity) (*x509.Certificate, error)
+}
+
+// Checker is implemented by issuers that can tell, without signing,
+// whether they would issue for a request: what an enrollment held for an
+// operator is checked with first, so that nobody is asked to approve what
+// can never be issued.
+type Checker interface {
+	// Check returns the error Issue would return for req and p, short of
+	// signing; nil if Issue would sign.
+	Check(req *x509.CertificateRequest, p *Profile) error
 }
 
 // CA issues certificates with an issuing CA certificate and its key.
@@ -121,6 +136,15 @@ func (c *CA) Issue(ctx context.Context, req *x509.CertificateRequest, p *Profile
 	return cert, nil
 }
 
+// Check implements Checker.
+func (c *CA) Check(req *x509.CertificateRequest, p *Profile) error {
+	tmpl, err := c.template(req, p)
+	if err != nil {
+		return err
+	}
+	return lint(tmpl, c.Cert)
+}
+
 // template checks req against p and builds the certificate to sign.
 func (c *CA) template(req *x509.CertificateRequest, p *Profile) (*x509.Certificate, error) {
 	kt, err := KeyTypeOf(req.PublicKey)
@@ -133,6 +157,14 @@ func (c *CA) template(req *x509.CertificateRequest, p *Profile) (*x509.Certifica
 	switch req.SignatureAlgorithm {
 	case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.MD5WithRSA, x509.DSAWithSHA1, x509.DSAWithSHA256:
 		return nil, est.Errorf(est.ErrPolicy, "the CSR is signed with %s; sign it with SHA-256 or better", req.SignatureAlgorithm)
+	}
+	if kind := unissuedSANKind(req); kind != "" {
+		return nil, est.Errorf(est.ErrPolicy, "subjectAltName of kind %s is not issued; this CA copies dns, ip, email and uri names", kind)
+	}
+	for _, a := range req.Subject.Names {
+		if v, ok := a.Value.(string); ok && strings.ContainsFunc(v, unicode.IsControl) {
+			return nil, est.Errorf(est.ErrPolicy, "the CSR's subject attribute %v holds a control character", a.Type)
+		}
 	}
 	sans := SANKinds(req)
 	for kind := range sans {
@@ -191,6 +223,36 @@ func (c *CA) template(req *x509.CertificateRequest, p *Profile) (*x509.Certifica
 		CRLDistributionPoints: c.CRLURLs,
 		OCSPServer:            c.OCSPURLs,
 	}, nil
+}
+
+// GeneralName kinds (RFC 5280 4.2.1.6) that SANKinds does not know: a CSR
+// asking for one is refused rather than issued without it.
+var unissuedSANKinds = map[int]string{0: "otherName", 3: "x400Address", 4: "directoryName", 5: "ediPartyName", 8: "registeredID"}
+
+// unissuedSANKind returns the first kind of subjectAltName req asks for that
+// is not dns, ip, email or uri, or "".
+func unissuedSANKind(req *x509.CertificateRequest) string {
+	for _, e := range req.Extensions {
+		if !e.Id.Equal(est.OIDSubjectAltName) {
+			continue
+		}
+		in := cryptobyte.String(e.Value)
+		var names cryptobyte.String
+		if !in.ReadASN1(&names, cbasn1.SEQUENCE) {
+			return "" // malformed: x509.ParseCertificateRequest refused it already
+		}
+		for !names.Empty() {
+			var name cryptobyte.String
+			var tag cbasn1.Tag
+			if !names.ReadAnyASN1(&name, &tag) {
+				return ""
+			}
+			if kind, ok := unissuedSANKinds[int(tag&0x1f)]; ok {
+				return kind
+			}
+		}
+	}
+	return ""
 }
 
 // SANKinds returns the kinds of subjectAltName req asks for.

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"math/big"
 	"net"
@@ -151,12 +152,25 @@ func TestIssuePolicyRefusals(t *testing.T) {
 		"DNS like an IP":         {ca.P256, &x509.CertificateRequest{DNSNames: []string{"10.0.0.1"}}, profile("tls-server")},
 		"email with name":        {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a"}, EmailAddresses: []string{"Bob <bob@example.com>"}}, profile("")},
 		"relative URI":           {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a"}, URIs: []*url.URL{{Path: "relative"}}}, profile("")},
+		"NUL in the subject":     {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "dev\x00ice"}}, profile("")},
+		"newline in the subject": {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a", Organization: []string{"Acme\nEvil"}}}, profile("")},
+		"otherName SAN":          {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a"}, ExtraExtensions: []pkix.Extension{{Id: est.OIDSubjectAltName, Value: sanExt(t, 0)}}}, profile("")},
+		"directoryName SAN":      {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a"}, ExtraExtensions: []pkix.Extension{{Id: est.OIDSubjectAltName, Value: sanExt(t, 4)}}}, profile("")},
+		"registeredID SAN":       {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a"}, ExtraExtensions: []pkix.Extension{{Id: est.OIDSubjectAltName, Value: sanExt(t, 8)}}}, profile("")},
 	}
 	for name, tc := range cases {
-		_, err := c.Issue(context.Background(), csr(t, tc.kt, tc.req), tc.p, auth.Identity{})
+		req := csr(t, tc.kt, tc.req)
+		_, err := c.Issue(context.Background(), req, tc.p, auth.Identity{})
 		if !errors.Is(err, est.ErrPolicy) {
 			t.Errorf("%s: %v, want ErrPolicy", name, err)
 		}
+		// Check, short of signing, says the same.
+		if cerr := c.Check(req, tc.p); cerr == nil || cerr.Error() != err.Error() {
+			t.Errorf("%s: Check %v, Issue %v", name, cerr, err)
+		}
+	}
+	if err := c.Check(csr(t, ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "fine"}, DNSNames: []string{"fine.example"}}), profile("")); err != nil {
+		t.Errorf("Check of an ordinary CSR: %v", err)
 	}
 	// A CSR signed with SHA-1 is refused: its signature is the proof of possession.
 	rk, _ := ca.GenerateKey(ca.RSA2048)
@@ -236,4 +250,30 @@ func TestProfileCheck(t *testing.T) {
 			t.Errorf("bad profile %d passed Check", i)
 		}
 	}
+}
+
+// sanExt is a subjectAltName extension value with one GeneralName of the
+// given context tag (0 otherName, 4 directoryName, 8 registeredID) next to
+// a DNS name.
+func sanExt(t *testing.T, tag int) []byte {
+	t.Helper()
+	var inner asn1.RawValue
+	switch tag {
+	case 0: // otherName: type-id and [0] value
+		oid, _ := asn1.Marshal(asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1})
+		val, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: []byte{0x0c, 0x01, 'x'}})
+		inner = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: append(oid, val...)}
+	case 4: // directoryName: [4] Name
+		name, _ := asn1.Marshal(pkix.Name{CommonName: "dir"}.ToRDNSequence())
+		inner = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 4, IsCompound: true, Bytes: name}
+	case 8: // registeredID: [8] OBJECT IDENTIFIER contents
+		oid, _ := asn1.Marshal(asn1.ObjectIdentifier{1, 2, 3})
+		inner = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 8, Bytes: oid[2:]}
+	}
+	dns := asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 2, Bytes: []byte("a.example")}
+	der, err := asn1.Marshal([]asn1.RawValue{dns, inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }

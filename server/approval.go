@@ -81,6 +81,13 @@ func (h *Handler) approvalRequest(ctx context.Context, req *x509.CertificateRequ
 	if h.approvals == nil {
 		return nil, est.Errorf(est.ErrInternal, "manual approval needs a store that keeps requests")
 	}
+	// What the label can never issue is refused now, not held for an
+	// operator to approve in vain.
+	if c, ok := h.issuer.(ca.Checker); ok {
+		if err := c.Check(req, p.Profile); err != nil {
+			return nil, err
+		}
+	}
 	kt, _ := ca.KeyTypeOf(req.PublicKey)
 	want := &store.Request{
 		ID:           RequestID(p.Name, rq.op, string(rq.who.Method), rq.who.Name, req.Raw),

@@ -2,6 +2,9 @@ package server_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
@@ -140,4 +143,28 @@ func parseCertsOnly(t *testing.T, body []byte) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return certs[0]
+}
+
+// TestApprovalRefusesWhatCannotBeIssued: a label held for an operator
+// refuses at once what it could never issue, instead of queueing it.
+func TestApprovalRefusesWhatCannotBeIssued(t *testing.T) {
+	s := estdtest.Start(t, estdtest.Options{Profiles: approvalProfiles()})
+	approvals := s.Daemon.Store.(store.Approvals)
+	basic := []string{s.User, s.Password}
+	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	for name, csr := range map[string][]byte{
+		"P-224 key":       testpki.CSR(t, p224, "weak", nil, nil),
+		"no name at all":  testpki.CSR(t, testpki.Key(t, ca.P256), "", nil, nil),
+		"NUL in the name": testpki.CSR(t, testpki.Key(t, ca.P256), "dev\x00ice", nil, nil),
+	} {
+		for _, op := range []est.Operation{est.OpSimpleEnroll, est.OpServerKeyGen} {
+			st, _, body := call(t, s.Client(), "POST", s.URL+est.Path("held", op), est.MediaPKCS10, est.EncodeBase64(csr), basic...)
+			if st != http.StatusBadRequest {
+				t.Errorf("%s, %s: %d %s, want 400", name, op, st, body)
+			}
+		}
+	}
+	if reqs, _, err := approvals.Requests(context.Background(), "", store.ListOptions{}); err != nil || len(reqs) != 0 {
+		t.Errorf("%d requests held, %v; want none", len(reqs), err)
+	}
 }
