@@ -127,6 +127,14 @@ func (u *Users) Remove(name string) bool {
 	return ok
 }
 
+// Has reports whether there is a user of that name.
+func (u *Users) Has(name string) bool {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	_, ok := u.hashes[name]
+	return ok
+}
+
 // Names returns the user names, sorted.
 func (u *Users) Names() []string {
 	u.mu.RLock()

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"html"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,6 +53,25 @@ type fixture struct {
 	users   *auth.Users
 	cert    *x509.Certificate
 	request *store.Request
+	logs    syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for the handler's concurrent logging.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -67,7 +88,8 @@ func newFixture(t *testing.T) *fixture {
 	if err := f.users.Set(alice, alicePW); err != nil {
 		t.Fatal(err)
 	}
-	f.h, err = New(Options{Admin: admin.New(st, clock, nil), Users: func() *auth.Users { return f.users }, Clock: clock})
+	f.h, err = New(Options{Admin: admin.New(st, clock, nil), Users: func() *auth.Users { return f.users }, Clock: clock,
+		Logger: slog.New(slog.NewTextHandler(&f.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,8 +240,9 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("unauthenticated GET: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 
-	// Wrong password, unknown user: 401 and no session.
-	for _, up := range [][2]string{{alice, "wrong-password"}, {"mallory", alicePW}} {
+	// Wrong password, unknown user, the password typed as the user name:
+	// 401 and no session.
+	for _, up := range [][2]string{{alice, "wrong-password"}, {"mallory", alicePW}, {alicePW, ""}} {
 		resp := b.login(up[0], up[1])
 		if body := bodyOf(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Wrong user name or password") {
 			t.Fatalf("login %s: %d\n%s", up[0], resp.StatusCode, body)
@@ -227,6 +250,11 @@ func TestLogin(t *testing.T) {
 		if _, ok := b.cookies[sessionCookie]; ok {
 			t.Fatalf("failed login %s set a session cookie", up[0])
 		}
+	}
+
+	// Only a known user's name is logged: a name typed may be a password.
+	if logs := f.logs.String(); !strings.Contains(logs, "user="+alice) || strings.Contains(logs, "mallory") || strings.Contains(logs, alicePW) {
+		t.Errorf("failed logins logged:\n%s", logs)
 	}
 
 	// Right password: a session cookie as the brief says, and a redirect to next.

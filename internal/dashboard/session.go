@@ -284,7 +284,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	users := h.users()
 	if users == nil || len(user) > 128 || len(pw) > 1024 || !users.Verify(user, pw) {
-		h.log.Warn("dashboard: login failed", slog.String("user", user), slog.String("remote", ip))
+		// Only a known user's name is logged: what was typed into the
+		// name field may be a password.
+		logged := "(unknown)"
+		if users != nil && users.Has(user) {
+			logged = user
+		}
+		h.log.Warn("dashboard: login failed", slog.String("user", logged), slog.String("remote", ip))
 		h.renderLogin(w, r, http.StatusUnauthorized, next, user, []flash{{"error", "Wrong user name or password."}})
 		return
 	}
