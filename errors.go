@@ -18,6 +18,7 @@ var (
 	ErrForbidden       = &Kind{"forbidden"}              // credentials not allowed this: 403
 	ErrNotFound        = &Kind{"not found"}              // unknown path, label or record: 404
 	ErrMethod          = &Kind{"method not allowed"}     // 405
+	ErrTimeout         = &Kind{"request timeout"}        // the request did not arrive in time: 408
 	ErrTooLarge        = &Kind{"request too large"}      // 413
 	ErrMediaType       = &Kind{"unsupported media type"} // 415
 	ErrPolicy          = &Kind{"refused by policy"}      // well-formed CSR the profile does not issue for: 400

@@ -41,7 +41,8 @@ const maxMessage = 512
 // ErrServerFailure) for 5xx. errors.Is(err, kind) is true for the est kind
 // of the status: est.ErrUnauthorized (401), est.ErrForbidden (403, which is
 // also how a server says est.ErrPolicy), est.ErrBadRequest (400),
-// est.ErrNotFound (404), est.ErrMethod (405), est.ErrTooLarge (413),
+// est.ErrNotFound (404), est.ErrMethod (405), est.ErrTimeout (408),
+// est.ErrTooLarge (413),
 // est.ErrMediaType (415), est.ErrTooManyRequests (429),
 // est.ErrNotImplemented (501), est.ErrUnavailable (503), est.ErrInternal
 // (other 5xx).
@@ -106,6 +107,8 @@ func (e *Error) Kind() *est.Kind {
 		return est.ErrNotFound
 	case http.StatusMethodNotAllowed:
 		return est.ErrMethod
+	case http.StatusRequestTimeout:
+		return est.ErrTimeout
 	case http.StatusRequestEntityTooLarge:
 		return est.ErrTooLarge
 	case http.StatusUnsupportedMediaType:

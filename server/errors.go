@@ -23,6 +23,8 @@ func status(k *est.Kind) int {
 		return http.StatusNotFound
 	case est.ErrMethod:
 		return http.StatusMethodNotAllowed
+	case est.ErrTimeout:
+		return http.StatusRequestTimeout
 	case est.ErrTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case est.ErrMediaType:

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -180,6 +181,24 @@ func TestSlowClientsCutOff(t *testing.T) {
 			}
 		})
 	}
+	// An authenticated request whose body stops coming is told so: 408.
+	t.Run("authenticated body stalls", func(t *testing.T) {
+		c, err := tls.Dial("tcp", s.Addr, &tls.Config{RootCAs: s.Roots(), NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		auth := base64.StdEncoding.EncodeToString([]byte(s.User + ":" + s.Password))
+		if _, err := c.Write([]byte("POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + auth +
+			"\r\nContent-Type: application/pkcs10\r\nContent-Length: 1000\r\n\r\nMIIB")); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		answer, _ := io.ReadAll(c)
+		if !bytes.HasPrefix(answer, []byte("HTTP/1.1 408 ")) || !bytes.Contains(answer, []byte("did not arrive in time")) {
+			t.Fatalf("a stalled body got:\n%s", answer)
+		}
+	})
 	if st, _, _ := call(t, s.Client(), "GET", s.URL+"/.well-known/est/cacerts", "", nil); st != 200 {
 		t.Fatalf("cacerts after slow clients: %d", st)
 	}

@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -367,6 +368,10 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, est.Errorf(est.ErrTooLarge, "body over %d bytes", h.maxBody)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, est.Wrap(est.ErrTimeout, err, "the body did not arrive in time")
 		}
 		return nil, est.Wrap(est.ErrBadRequest, err, "could not read the body")
 	}
