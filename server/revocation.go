@@ -79,6 +79,7 @@ func (v *Revocation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/ocsp" && r.Method == "POST":
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 10<<10))
 		if err != nil || !strings.EqualFold(r.Header.Get("Content-Type"), "application/ocsp-request") {
+			v.refused(r, "OCSP request unreadable or not application/ocsp-request")
 			writeOCSP(w, ocsp.MalformedRequestErrorResponse)
 			return
 		}
@@ -88,13 +89,30 @@ func (v *Revocation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// (r.URL.Path is already percent-decoded).
 		der, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(r.URL.Path, "/ocsp/"))
 		if err != nil {
+			v.refused(r, "OCSP GET request is not base64")
 			writeOCSP(w, ocsp.MalformedRequestErrorResponse)
 			return
 		}
 		writeOCSP(w, v.OCSP(r.Context(), der))
 	default:
+		v.refused(r, "not found")
 		http.Error(w, "not found", http.StatusNotFound)
 	}
+}
+
+// refused logs a request the revocation listener turned away. Answers are
+// not logged: OCSP traffic can be heavy, and every answer is what the store
+// says.
+func (v *Revocation) refused(r *http.Request, reason string) {
+	v.log.Info("revocation listener: refused", "method", r.Method, "path", clipPath(r.URL.Path), "remote", r.RemoteAddr, "reason", reason)
+}
+
+// clipPath bounds a path for a log line.
+func clipPath(p string) string {
+	if len(p) > 200 {
+		return p[:200] + "…"
+	}
+	return p
 }
 
 func writeOCSP(w http.ResponseWriter, resp []byte) {
@@ -138,11 +156,13 @@ func (v *Revocation) CRL(ctx context.Context) ([]byte, error) {
 func (v *Revocation) OCSP(ctx context.Context, der []byte) []byte {
 	req, err := ocsp.ParseRequest(der)
 	if err != nil {
+		v.log.Info("OCSP: malformed request", "err", err.Error())
 		return ocsp.MalformedRequestErrorResponse
 	}
 	// The request must name our issuing CA by the hash of its key.
 	spki, err := issuerKeyHash(v.issuer, req.HashAlgorithm)
 	if err != nil || string(spki) != string(req.IssuerKeyHash) {
+		v.log.Info("OCSP: a request for another issuer", "serial", req.SerialNumber.Text(16))
 		return ocsp.UnauthorizedErrorResponse
 	}
 	now := v.clock().Truncate(time.Second)

@@ -44,6 +44,19 @@ func TestRevocationAndMetrics(t *testing.T) {
 		t.Fatalf("revoke: %s", errs)
 	}
 
+	// What the listener turns away is logged.
+	if resp, err := http.Post("http://"+pki[1]+"/ocsp", "text/plain", strings.NewReader("junk")); err == nil {
+		resp.Body.Close()
+	}
+	if resp, err := http.Get("http://" + pki[1] + "/nothing-here"); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("an unknown path: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if logs := d.stderr.String(); !strings.Contains(logs, "revocation listener: refused") || !strings.Contains(logs, "/nothing-here") {
+		t.Errorf("refused revocation requests not logged:\n%s", logs)
+	}
+
 	// CRL: signed by the issuing CA, lists the revoked serial with its reason.
 	get(t, "http://"+pki[1]+"/crl", filepath.Join(tmp, "crl.der"))
 	crl := openssl(t, tmp, "crl", "-inform", "DER", "-in", "crl.der", "-CAfile", d.issuingFile(), "-noout", "-text")
