@@ -30,6 +30,7 @@ import (
 	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/internal/admin"
 	"github.com/estkit/estkit/internal/cputime"
 	"github.com/estkit/estkit/internal/pgtest"
 	"github.com/estkit/estkit/internal/testpki"
@@ -275,6 +276,23 @@ func BenchmarkEnrollScale(b *testing.B) {
 							b.Fatal(err)
 						}
 						i += 7919 // a prime stride: lookups all over the index
+					}
+				})
+				b.Run("dashboard", func(b *testing.B) {
+					// The dashboard's overview: the newest certificates and
+					// the issuance of the last day (the fill issued one a
+					// second, so the last day holds 86,400).
+					svc := admin.New(open(b), nil, nil)
+					ctx := context.Background()
+					b.ReportAllocs()
+					b.ResetTimer()
+					for b.Loop() {
+						if _, err := svc.Search(ctx, "", 15); err != nil {
+							b.Fatal(err)
+						}
+						if _, err := svc.Issuance(ctx, time.Hour, 24); err != nil {
+							b.Fatal(err)
+						}
 					}
 				})
 			})

@@ -199,6 +199,15 @@ type Supersedes interface {
 	RevokeIfValid(ctx context.Context, serial *big.Int, reason int, at time.Time) (bool, error)
 }
 
+// IssuanceCounts is the optional capability of counting certificates by
+// issuance time from an index, without reading them: the dashboard's
+// charts ask it for every hour of a day and every day of a month.
+type IssuanceCounts interface {
+	// CountIssued returns how many certificates were issued in
+	// [from, to).
+	CountIssued(ctx context.Context, from, to time.Time) (int64, error)
+}
+
 // GroupCommits is implemented by stores that record concurrent Puts in
 // shared transactions (group commit); estd exports the counts as metrics.
 type GroupCommits interface {

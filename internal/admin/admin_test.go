@@ -197,6 +197,30 @@ func TestNewestFirst(t *testing.T) {
 	if c.read >= nOld {
 		t.Errorf("Issuance over a day read %d records of %d, most of them weeks old", c.read, nOld+3)
 	}
+	// The store's index (store.IssuanceCounts; the counting wrapper hides
+	// it) counts the same, over a day and over two months, and reads no
+	// record.
+	direct := New(st, func() time.Time { return *now }, nil)
+	for _, span := range []struct {
+		step time.Duration
+		n    int
+	}{{time.Hour, 24}, {24 * time.Hour, 60}} {
+		c.read = 0
+		scanned, err := s.Issuance(ctx, span.step, span.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counted, err := direct.Issuance(ctx, span.step, span.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(scanned) != fmt.Sprint(counted) {
+			t.Errorf("Issuance(%v, %d): scanned %v, counted %v", span.step, span.n, scanned, counted)
+		}
+	}
+	if _, ok := st.(store.IssuanceCounts); !ok {
+		t.Error("the SQLite store does not count by issuance time")
+	}
 }
 
 // putAll puts recs, many at a time.

@@ -66,10 +66,17 @@ func openStore(ctx context.Context, o StoreOptions) (store.Store, error) {
 // MigrationNote says what migrating an SQLite store from schema version
 // from to to involves.
 func MigrationNote(from, to int) string {
+	var work []string
 	if from < 3 && to >= 3 {
-		return "schema 3 rewrites the certificates table, about 6 s per million certificates"
+		work = append(work, "schema 3 rewrites the certificates table, about 6 s per million certificates")
 	}
-	return "a few statements"
+	if from < 4 && to >= 4 {
+		work = append(work, "schema 4 indexes issuance times, about 2 s per million certificates")
+	}
+	if len(work) == 0 {
+		return "a few statements"
+	}
+	return strings.Join(work, "; ")
 }
 
 // announceMigration calls o.Migrating if the SQLite database exists at a

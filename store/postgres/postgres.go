@@ -52,10 +52,11 @@ type Store struct {
 }
 
 var (
-	_ store.Store        = (*Store)(nil)
-	_ store.GroupCommits = (*Store)(nil)
-	_ store.Statuses     = (*Store)(nil)
-	_ store.Supersedes   = (*Store)(nil)
+	_ store.Store          = (*Store)(nil)
+	_ store.GroupCommits   = (*Store)(nil)
+	_ store.Statuses       = (*Store)(nil)
+	_ store.Supersedes     = (*Store)(nil)
+	_ store.IssuanceCounts = (*Store)(nil)
 )
 
 // Open connects to the database at dsn, a postgres:// URL or a libpq
@@ -279,6 +280,15 @@ UPDATE certificates SET
 	revocation_reason = CASE WHEN revoked THEN revocation_reason ELSE $2 END,
 	revoked = true
 WHERE serial = $3`
+
+// CountIssued implements store.IssuanceCounts from certificates_issued_at.
+func (s *Store) CountIssued(ctx context.Context, from, to time.Time) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM certificates WHERE issued_at >= $1 AND issued_at < $2`, from, to).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store/postgres: count issued: %w", err)
+	}
+	return n, nil
+}
 
 // revokeIfValid revokes a certificate that is not revoked yet.
 const revokeIfValid = `

@@ -94,8 +94,8 @@ func TestMigrate0003(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(indexes, ","); got != "certificates_revoked" {
-		t.Errorf("indexes on certificates = %q, want certificates_revoked", got)
+	if got := strings.Join(indexes, ","); got != "certificates_issued_at,certificates_revoked" {
+		t.Errorf("indexes on certificates = %q, want certificates_issued_at,certificates_revoked", got)
 	}
 
 	rec, err := s.BySerial(t.Context(), big.NewInt(0x1000+20))

@@ -64,10 +64,11 @@ type Store struct {
 }
 
 var (
-	_ store.Store        = (*Store)(nil)
-	_ store.GroupCommits = (*Store)(nil)
-	_ store.Statuses     = (*Store)(nil)
-	_ store.Supersedes   = (*Store)(nil)
+	_ store.Store          = (*Store)(nil)
+	_ store.GroupCommits   = (*Store)(nil)
+	_ store.Statuses       = (*Store)(nil)
+	_ store.Supersedes     = (*Store)(nil)
+	_ store.IssuanceCounts = (*Store)(nil)
 )
 
 // Open opens the database at path, creating it (mode 0600, and any missing
@@ -406,6 +407,24 @@ UPDATE certificates SET
 	revocation_reason = CASE revoked WHEN 0 THEN ? ELSE revocation_reason END,
 	revoked = 1
 WHERE serial = ?`
+
+// CountIssued implements store.IssuanceCounts from certificates_issued_at:
+// issued_at is fixed-width RFC 3339 in UTC, so text order is time order.
+func (s *Store) CountIssued(ctx context.Context, from, to time.Time) (int64, error) {
+	f, err := formatTime(from)
+	if err != nil {
+		return 0, fmt.Errorf("store/sqlite: count issued: %w", err)
+	}
+	t, err := formatTime(to)
+	if err != nil {
+		return 0, fmt.Errorf("store/sqlite: count issued: %w", err)
+	}
+	var n int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM certificates WHERE issued_at >= ? AND issued_at < ?`, f, t).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store/sqlite: count issued: %w", err)
+	}
+	return n, nil
+}
 
 // revokeIfValid revokes a certificate that is not revoked yet.
 const revokeIfValid = `

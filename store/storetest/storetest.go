@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListLimits", testListLimits},
 		{"Revoke", testRevoke},
 		{"RevokeIfValid", testRevokeIfValid},
+		{"CountIssued", testCountIssued},
 		{"ConcurrentPut", testConcurrentPut},
 		{"ConcurrentDuplicate", testConcurrentDuplicate},
 		{"Canceled", testCanceled},
@@ -421,6 +422,38 @@ func testListLimits(t *testing.T, s store.Store) {
 		t.Fatalf(`List of the last page = %d records, %q, %v; want 1, "", nil`, len(last), next, err)
 	}
 	checkSameSet(t, "List", append(recs, last...), want)
+}
+
+// testCountIssued: certificates are counted by issuance time, from
+// inclusive, to exclusive, to the nanosecond the store keeps.
+func testCountIssued(t *testing.T, s store.Store) {
+	c, ok := s.(store.IssuanceCounts)
+	if !ok {
+		t.Skip("the store does not implement store.IssuanceCounts")
+	}
+	ctx := t.Context()
+	for i := range 20 {
+		mustPut(t, s, newRecord(i)) // issued baseTime + i seconds
+	}
+	at := func(sec int) time.Time { return baseTime.Add(time.Duration(sec) * time.Second) }
+	for _, tc := range []struct {
+		from, to time.Time
+		want     int64
+	}{
+		{at(5), at(10), 5},
+		{at(0), at(20), 20},
+		{at(-100), at(100), 20},
+		{at(19), at(19), 0},
+		{at(19), at(19).Add(time.Microsecond), 1},
+		{at(4).Add(time.Microsecond), at(6), 1},
+		{at(20), at(30), 0},
+		// Another time zone is the same instant.
+		{at(5).In(time.FixedZone("UTC+5", 5*3600)), at(10).In(time.FixedZone("UTC-3", -3*3600)), 5},
+	} {
+		if n, err := c.CountIssued(ctx, tc.from, tc.to); err != nil || n != tc.want {
+			t.Errorf("CountIssued(%v, %v) = %d, %v; want %d", tc.from, tc.to, n, err, tc.want)
+		}
+	}
 }
 
 // testRevokeIfValid: of concurrent attempts to revoke one certificate only
