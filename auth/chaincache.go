@@ -37,14 +37,30 @@ func (w validity) contains(t time.Time) bool {
 	return !t.Before(w.notBefore) && !t.After(w.notAfter)
 }
 
-// verified is what the cache remembers of a verified chain: when it is
-// valid, and the certificates of every chain that verification found, as
-// CRLs name them (leaf first, the trust anchor last), for the revocation
-// checks each request makes. The names are of the chains built, not of
-// what was presented: a client cannot leave a revoked intermediate out.
+// verified is what the cache remembers of a verification: every chain it
+// built, each with the window in which all its certificates are valid and
+// its certificates as CRLs name them (leaf first, the trust anchor last),
+// for the revocation checks each request makes. The names are of the chains
+// built, not of what was presented: a client cannot leave a revoked
+// intermediate out. A chain whose window has passed no longer counts.
 type verified struct {
+	chains []verifiedChain
+}
+
+type verifiedChain struct {
 	validity
-	chains [][]revocationKey
+	names []revocationKey
+}
+
+// at returns the names of the chains valid at now, or nil for none.
+func (v verified) at(now time.Time) [][]revocationKey {
+	var out [][]revocationKey
+	for _, c := range v.chains {
+		if c.contains(now) {
+			out = append(out, c.names)
+		}
+	}
+	return out
 }
 
 type chainCache struct {
@@ -104,11 +120,13 @@ func validityOf(chain []*x509.Certificate) validity {
 
 // verifyChain verifies the presented chain peers (leaf first) against
 // roots at now, from the cache when it can, and returns the certificates of
-// the chains it found, as CRLs name them.
+// the chains valid now, as CRLs name them.
 func (v *Verifier) verifyChain(peers []*x509.Certificate, roots *x509.CertPool, now time.Time) ([][]revocationKey, error) {
 	key := chainKeyOf(roots, peers)
-	if w, ok := v.chains.get(key); ok && w.contains(now) {
-		return w.chains, nil
+	if w, ok := v.chains.get(key); ok {
+		if valid := w.at(now); len(valid) > 0 {
+			return valid, nil
+		}
 	}
 	inter := x509.NewCertPool()
 	for _, c := range peers[1:] {
@@ -124,21 +142,14 @@ func (v *Verifier) verifyChain(peers []*x509.Certificate, roots *x509.CertPool, 
 	if err != nil {
 		return nil, err
 	}
-	// Any of the chains found would do; remember the window of the one
-	// valid longest.
-	best := verified{validity: validityOf(chains[0])}
-	for _, ch := range chains[1:] {
-		if w := validityOf(ch); w.contains(now) && w.notAfter.After(best.notAfter) {
-			best.validity = w
-		}
-	}
+	var w verified
 	for _, ch := range chains {
 		names := make([]revocationKey, len(ch))
 		for i, c := range ch {
 			names[i] = keyOf(c)
 		}
-		best.chains = append(best.chains, names)
+		w.chains = append(w.chains, verifiedChain{validity: validityOf(ch), names: names})
 	}
-	v.chains.put(key, best)
-	return best.chains, nil
+	v.chains.put(key, w)
+	return w.at(now), nil
 }

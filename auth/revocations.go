@@ -100,7 +100,9 @@ func NewRevocations(crls []*x509.RevocationList, bundle, intermediates []*x509.C
 		if signer == nil {
 			return nil, nil, fmt.Errorf("the CRL of %q is not signed by a certificate of the manufacturer bundle (or an intermediate given with the CRLs)", crl.Issuer)
 		}
-		k := string(signer.RawSubject)
+		// One current CRL per signer, a name and a key: a CA rekeyed
+		// under its old name signs CRLs of its own.
+		k := string(signer.RawSubject) + "\x00" + string(signer.RawSubjectPublicKeyInfo)
 		prev, ok := latest[k]
 		if !ok {
 			latest[k] = chosen{crl, signer}
@@ -118,9 +120,12 @@ func NewRevocations(crls []*x509.RevocationList, bundle, intermediates []*x509.C
 			warnings = append(warnings, fmt.Sprintf("a CRL of %q issued %s is superseded by a newer one given; only the newest counts", crl.Issuer, crl.ThisUpdate.Format(time.RFC3339)))
 		}
 	}
+	// Entries are keyed by the issuer's name, as certificates name their
+	// issuer: of two CAs of one name, a serial one of them revoked is
+	// revoked for both, which errs on the side of refusing.
 	r := &Revocations{revoked: map[revocationKey]struct{}{}, n: len(latest)}
-	for issuer, ch := range latest {
-		crl := ch.crl
+	for _, ch := range latest {
+		crl, issuer := ch.crl, string(ch.signer.RawSubject)
 		if !crl.NextUpdate.IsZero() && (r.nextUpdate.IsZero() || crl.NextUpdate.Before(r.nextUpdate)) {
 			r.nextUpdate = crl.NextUpdate
 		}

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -219,5 +221,75 @@ func TestManufacturerRevoked(t *testing.T) {
 	v.SetManufacturers(pool, nil)
 	if _, err := authenticate(p.stolen, p.inter); err != nil {
 		t.Errorf("without CRLs again: %v", err)
+	}
+}
+
+// TestRevokedAfterAChainExpires: a device whose chains were verified while
+// one of them (through an intermediate that is not revoked) was valid is
+// refused once that chain expires, if every chain left holds a revoked
+// certificate; the cache does not keep the expired chain's verdict.
+func TestRevokedAfterAChainExpires(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	root, rootKey := testCert(t, "Manufacturer Root", true, t0.Add(-time.Hour), t0.Add(10*365*24*time.Hour), nil, nil)
+	interKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two certificates of one intermediate (same name, same key): one
+	// expiring in an hour, one long-lived that the root revokes.
+	intermediate := func(serial int64, notAfter time.Time) *x509.Certificate {
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "Manufacturer Intermediate"},
+			NotBefore: t0.Add(-time.Hour), NotAfter: notAfter, BasicConstraintsValid: true, IsCA: true,
+			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, root, interKey.Public(), rootKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(der)
+		return c
+	}
+	short, long := intermediate(11, t0.Add(time.Hour)), intermediate(12, t0.Add(5*365*24*time.Hour))
+	device, _ := testCert(t, "device-1", false, t0.Add(-time.Hour), t0.Add(24*time.Hour), short, interKey)
+
+	now := t0
+	v := &Verifier{Clock: func() time.Time { return now }}
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	rv, _, err := NewRevocations([]*x509.RevocationList{testCRL(t, root, rootKey, crlSpec{thisUpdate: t0, nextUpdate: t0.Add(48 * time.Hour), reason: 1, revoked: []*x509.Certificate{long}})}, []*x509.Certificate{root}, nil, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.SetManufacturers(pool, rv)
+	authenticate := func() error {
+		_, err := v.certificate(t.Context(), []*x509.Certificate{device, short, long}, true, false)
+		return err
+	}
+	if err := authenticate(); err != nil {
+		t.Fatalf("with a valid chain through the intermediate that is not revoked: %v", err)
+	}
+	now = t0.Add(2 * time.Hour) // the short-lived intermediate has expired
+	if err := authenticate(); !errors.Is(err, errRevoked) {
+		t.Fatalf("once only the revoked intermediate's chain is left: %v, want refused as revoked", err)
+	}
+}
+
+// TestRevocationsRekeyedCA: two CAs of one name (a manufacturer that
+// rekeyed) each have their current CRL; both apply.
+func TestRevocationsRekeyedCA(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	ca1, key1 := testCert(t, "Mfr CA", true, t0.Add(-time.Hour), t0.Add(24*time.Hour), nil, nil)
+	ca2, key2 := testCert(t, "Mfr CA", true, t0.Add(-time.Hour), t0.Add(24*time.Hour), nil, nil)
+	dev1, _ := testCert(t, "dev-1", false, t0.Add(-time.Hour), t0.Add(time.Hour), ca1, key1)
+	dev2, _ := testCert(t, "dev-2", false, t0.Add(-time.Hour), t0.Add(time.Hour), ca2, key2)
+	crl1 := testCRL(t, ca1, key1, crlSpec{number: 5, thisUpdate: t0, nextUpdate: t0.Add(time.Hour), reason: 1, revoked: []*x509.Certificate{dev1}})
+	crl2 := testCRL(t, ca2, key2, crlSpec{number: 7, thisUpdate: t0, nextUpdate: t0.Add(time.Hour), reason: 1, revoked: []*x509.Certificate{dev2}})
+	r, warnings, err := NewRevocations([]*x509.RevocationList{crl1, crl2}, []*x509.Certificate{ca1, ca2}, nil, t0)
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("%v %q", err, warnings)
+	}
+	if !r.Revoked(dev1) || !r.Revoked(dev2) || r.CRLs() != 2 {
+		t.Errorf("dev1 revoked %v, dev2 revoked %v, %d CRLs; want both, 2", r.Revoked(dev1), r.Revoked(dev2), r.CRLs())
 	}
 }
