@@ -66,8 +66,9 @@ type Profile struct {
 	// no PoP link, nor ManufacturerBinding.
 	AllowRA bool
 	// ManufacturerBinding limits what a device authenticated by a
-	// certificate (its factory certificate, or one this CA issued) may ask
-	// for to the identity of that certificate: the CSR's subject must name
+	// certificate (its factory certificate, or one this CA issued under
+	// this label; one of another label is refused) may ask for to the
+	// identity of that certificate: the CSR's subject must name
 	// what its subject names (see Binding), and the CSR's subjectAltNames
 	// must be among its own. Basic users and registration authorities
 	// (AllowRA) are not bound; a renewal keeps its subject anyway (RFC 7030

@@ -24,8 +24,9 @@ var oidSerialNumber = asn1.ObjectIdentifier{2, 5, 4, 5}
 // device's name. The subject is bound as the profile says, and the
 // subjectAltNames must be among the authenticating certificate's. A
 // registration authority the label allows (AllowRA) enrolls for others and
-// is not bound; nor are Basic users. Renewals are bound anyway (RFC 7030
-// 4.2.2, checkRenewal).
+// is not bound; nor are Basic users. A certificate of another label proves
+// no identity here. Renewals are not checked here: checkRenewal keeps their
+// subject and subjectAltNames (RFC 7030 4.2.2).
 func checkBinding(req *x509.CertificateRequest, p *label, who auth.Identity) error {
 	if p.ManufacturerBinding == ca.BindNone || (who.Method != auth.Manufacturer && who.Method != auth.Issued) {
 		return nil
@@ -39,6 +40,12 @@ func checkBinding(req *x509.CertificateRequest, p *label, who auth.Identity) err
 	}
 	what := "factory certificate"
 	if who.Method == auth.Issued {
+		// A certificate of another label says only what that label let
+		// its requester ask for (a password user may have asked for any
+		// serial number there): it proves no device identity here.
+		if who.Profile != p.Name {
+			return est.Errorf(est.ErrForbidden, "this label binds a device to its factory certificate or to a certificate issued under this label, and this one was issued under label %q", who.Profile)
+		}
 		what = "certificate"
 	}
 	switch p.ManufacturerBinding {

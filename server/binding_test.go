@@ -51,7 +51,10 @@ func TestManufacturerBindingHoles(t *testing.T) {
 			Auth: []auth.Method{auth.Manufacturer, auth.Issued}, ServerKeyGen: true, ManufacturerBinding: b,
 		}
 	}
-	s := estdtest.Start(t, estdtest.Options{Profiles: []*ca.Profile{profile("by-subject", ca.BindSubject), profile("by-serial", ca.BindSerialNumber)}})
+	open, mixed := profile("open", ca.BindNone), profile("by-serial-basic", ca.BindSerialNumber)
+	open.Auth = []auth.Method{auth.Basic}
+	mixed.Auth = []auth.Method{auth.Basic, auth.Manufacturer, auth.Issued}
+	s := estdtest.Start(t, estdtest.Options{Profiles: []*ca.Profile{profile("by-subject", ca.BindSubject), profile("by-serial", ca.BindSerialNumber), open, mixed}})
 	now := time.Now()
 	device, deviceKey := s.Manufacturer.Issue(t, testpki.Leaf{CN: "Sensor", SerialNumber: "SN-4711", DNS: []string{"sn-4711.devices.example"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)})
 	factory := []tls.Certificate{tlsCert(device, deviceKey)}
@@ -97,6 +100,33 @@ func TestManufacturerBindingHoles(t *testing.T) {
 				t.Errorf("%s, %s: %d %s, want %d", tc.name, op, st, body, tc.want)
 			}
 		}
+	}
+
+	// A certificate of another label proves no identity here: a password
+	// user may have asked for any serial number there.
+	basic := []string{s.User, s.Password}
+	victim := pkix.Name{CommonName: "sensor", SerialNumber: "SN-VICTIM"}
+	e = enrollment{op: est.OpSimpleEnroll, label: "open", basic: basic, csr: csrFor(t, key, victim)}
+	st, reason, foreign := e.do(t, s)
+	if st != http.StatusOK {
+		t.Fatalf("enrolling on the open label: %d %s", st, reason)
+	}
+	e = enrollment{op: est.OpSimpleEnroll, label: "by-serial", certs: []tls.Certificate{tlsCert(foreign, key)}, csr: csrFor(t, testpki.Key(t, ca.P256), victim)}
+	if st, reason, _ := e.do(t, s); st != http.StatusForbidden || !strings.Contains(reason, `issued under label "open"`) {
+		t.Errorf("a certificate of another label on a bound label: %d %q, want 403", st, reason)
+	}
+
+	// A renewal is not bound again: a password user's certificate on a
+	// bound label without a serialNumber renews (its subject stays).
+	printer := pkix.Name{CommonName: "printer"}
+	e = enrollment{op: est.OpSimpleEnroll, label: "by-serial-basic", basic: basic, csr: csrFor(t, key, printer)}
+	st, reason, pc := e.do(t, s)
+	if st != http.StatusOK {
+		t.Fatalf("a password user on the mixed label: %d %s", st, reason)
+	}
+	e = enrollment{op: est.OpSimpleReenroll, label: "by-serial-basic", certs: []tls.Certificate{tlsCert(pc, key)}, csr: csrFor(t, key, printer)}
+	if st, reason, _ := e.do(t, s); st != http.StatusOK {
+		t.Errorf("renewing it: %d %s, want 200", st, reason)
 	}
 
 	// A factory certificate with an empty subject binds nothing, so it

@@ -284,8 +284,10 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *r
 	if err := h.checkLink(r, req, p, who); err != nil {
 		return 0, err
 	}
-	if err := checkBinding(req, p, who); err != nil {
-		return 0, err
+	if rq.op != est.OpSimpleReenroll {
+		if err := checkBinding(req, p, who); err != nil {
+			return 0, err
+		}
 	}
 	if rq.op == est.OpSimpleReenroll {
 		if err := checkRenewal(req, who, p.Name); err != nil {
