@@ -162,8 +162,8 @@ func (c *CA) template(req *x509.CertificateRequest, p *Profile) (*x509.Certifica
 		return nil, est.Errorf(est.ErrPolicy, "subjectAltName of kind %s is not issued; this CA copies dns, ip, email and uri names", kind)
 	}
 	for _, a := range req.Subject.Names {
-		if v, ok := a.Value.(string); ok && strings.ContainsFunc(v, unicode.IsControl) {
-			return nil, est.Errorf(est.ErrPolicy, "the CSR's subject attribute %v holds a control character", a.Type)
+		if v, ok := a.Value.(string); ok && strings.ContainsFunc(v, isControlOrBidi) {
+			return nil, est.Errorf(est.ErrPolicy, "the CSR's subject attribute %v holds a control or bidirectional-override character", a.Type)
 		}
 	}
 	sans := SANKinds(req)
@@ -223,6 +223,13 @@ func (c *CA) template(req *x509.CertificateRequest, p *Profile) (*x509.Certifica
 		CRLDistributionPoints: c.CRLURLs,
 		OCSPServer:            c.OCSPURLs,
 	}, nil
+}
+
+// isControlOrBidi reports a control character, or one that reorders the
+// text around it when shown (U+202A-U+202E, U+2066-U+2069): a subject
+// must read as what it is.
+func isControlOrBidi(r rune) bool {
+	return unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }
 
 // GeneralName kinds (RFC 5280 4.2.1.6) that SANKinds does not know: a CSR

@@ -84,7 +84,18 @@ func (h *Handler) approvalRequest(ctx context.Context, req *x509.CertificateRequ
 	// What the label can never issue is refused now, not held for an
 	// operator to approve in vain.
 	if c, ok := h.issuer.(ca.Checker); ok {
-		if err := c.Check(req, p.Profile); err != nil {
+		check := req
+		if rq.op == est.OpServerKeyGen {
+			// What will be issued has a key made then, of serverKeyType.
+			pub, err := placeholderKey(serverKeyType(req, p))
+			if err == nil {
+				check, err = withKey(req, pub)
+			}
+			if err != nil {
+				return nil, est.Wrap(est.ErrInternal, err, "key generation failed")
+			}
+		}
+		if err := c.Check(check, p.Profile); err != nil {
 			return nil, err
 		}
 	}

@@ -146,25 +146,39 @@ func parseCertsOnly(t *testing.T, body []byte) *x509.Certificate {
 }
 
 // TestApprovalRefusesWhatCannotBeIssued: a label held for an operator
-// refuses at once what it could never issue, instead of queueing it.
+// refuses at once what it could never issue, instead of queueing it, and
+// holds what it would issue unheld: serverkeygen makes a key of its own,
+// so the CSR's key type does not matter there.
 func TestApprovalRefusesWhatCannotBeIssued(t *testing.T) {
 	s := estdtest.Start(t, estdtest.Options{Profiles: approvalProfiles()})
 	approvals := s.Daemon.Store.(store.Approvals)
 	basic := []string{s.User, s.Password}
 	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
-	for name, csr := range map[string][]byte{
-		"P-224 key":       testpki.CSR(t, p224, "weak", nil, nil),
-		"no name at all":  testpki.CSR(t, testpki.Key(t, ca.P256), "", nil, nil),
-		"NUL in the name": testpki.CSR(t, testpki.Key(t, ca.P256), "dev\x00ice", nil, nil),
+	for _, tc := range []struct {
+		name           string
+		csr            []byte
+		enroll, keygen int
+	}{
+		{"P-224 key", testpki.CSR(t, p224, "weak", nil, nil), http.StatusBadRequest, http.StatusAccepted},
+		{"no name at all", testpki.CSR(t, testpki.Key(t, ca.P256), "", nil, nil), http.StatusBadRequest, http.StatusBadRequest},
+		{"NUL in the name", testpki.CSR(t, testpki.Key(t, ca.P256), "dev\x00ice", nil, nil), http.StatusBadRequest, http.StatusBadRequest},
 	} {
-		for _, op := range []est.Operation{est.OpSimpleEnroll, est.OpServerKeyGen} {
-			st, _, body := call(t, s.Client(), "POST", s.URL+est.Path("held", op), est.MediaPKCS10, est.EncodeBase64(csr), basic...)
-			if st != http.StatusBadRequest {
-				t.Errorf("%s, %s: %d %s, want 400", name, op, st, body)
+		for op, want := range map[est.Operation]int{est.OpSimpleEnroll: tc.enroll, est.OpServerKeyGen: tc.keygen} {
+			st, _, body := call(t, s.Client(), "POST", s.URL+est.Path("held", op), est.MediaPKCS10, est.EncodeBase64(tc.csr), basic...)
+			if st != want {
+				t.Errorf("%s, %s: %d %s, want %d", tc.name, op, st, body, want)
+			}
+			// Unheld, the same request gets the same decision.
+			unheld := want
+			if unheld == http.StatusAccepted {
+				unheld = http.StatusOK
+			}
+			if st, _, body := call(t, s.Client(), "POST", s.URL+est.Path("tls-client", op), est.MediaPKCS10, est.EncodeBase64(tc.csr), basic...); st != unheld {
+				t.Errorf("%s, %s without approval: %d %s, want %d", tc.name, op, st, body, unheld)
 			}
 		}
 	}
-	if reqs, _, err := approvals.Requests(context.Background(), "", store.ListOptions{}); err != nil || len(reqs) != 0 {
-		t.Errorf("%d requests held, %v; want none", len(reqs), err)
+	if reqs, _, err := approvals.Requests(context.Background(), "", store.ListOptions{}); err != nil || len(reqs) != 1 {
+		t.Errorf("%d requests held, %v; want the serverkeygen one", len(reqs), err)
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/estkit/estkit"
@@ -57,7 +58,13 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, rq *request
 		// The client closed the connection while its request was being
 		// served (net/http then cancels the request's context): nothing
 		// failed here, and no one reads the answer.
-		h.log.Info("client went away", "path", r.URL.Path, "err", err.Error())
+		level := slog.LevelInfo
+		if est.KindOf(err) == est.ErrUnavailable {
+			// It went away while the store or the CA key kept it waiting:
+			// worth a look if it happens often.
+			level = slog.LevelWarn
+		}
+		h.log.Log(r.Context(), level, "client went away", "path", r.URL.Path, "err", err.Error())
 		w.WriteHeader(statusClientClosed)
 		return statusClientClosed
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ocsp"
+	"golang.org/x/time/rate"
 
 	"github.com/estkit/estkit/store"
 )
@@ -47,6 +48,9 @@ type Revocation struct {
 	mu      sync.Mutex
 	crl     []byte
 	crlMade time.Time
+
+	// refusals samples the log lines of refused requests.
+	refusals rate.Sometimes
 }
 
 // NewRevocation returns the handler. The store must list revocations.
@@ -61,7 +65,8 @@ func NewRevocation(issuer *x509.Certificate, signer crypto.Signer, st store.Stor
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Revocation{issuer: issuer, signer: signer, store: st, revs: revs, clock: clock, log: log}, nil
+	return &Revocation{issuer: issuer, signer: signer, store: st, revs: revs, clock: clock, log: log,
+		refusals: rate.Sometimes{First: 10, Interval: time.Second}}, nil
 }
 
 // ServeHTTP serves /crl and /ocsp.
@@ -103,8 +108,12 @@ func (v *Revocation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // refused logs a request the revocation listener turned away. Answers are
 // not logged: OCSP traffic can be heavy, and every answer is what the store
 // says.
+// The listener is plain HTTP without authentication: anyone can send it
+// junk, so these lines are sampled (the first ten, then one a second).
 func (v *Revocation) refused(r *http.Request, reason string) {
-	v.log.Info("revocation listener: refused", "method", r.Method, "path", clipPath(r.URL.Path), "remote", r.RemoteAddr, "reason", reason)
+	v.refusals.Do(func() {
+		v.log.Info("revocation listener: refused", "method", r.Method, "path", clipPath(r.URL.Path), "remote", r.RemoteAddr, "reason", reason)
+	})
 }
 
 // clipPath bounds a path for a log line.

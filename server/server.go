@@ -294,6 +294,13 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *r
 			return 0, err
 		}
 	}
+	if p.ManualApproval && rq.op == est.OpServerKeyGen {
+		// A key that cannot be encrypted as the CSR asks is refused
+		// before the request is held, not after it was approved.
+		if _, err := h.keyRecipient(req, p, who); err != nil {
+			return 0, err
+		}
+	}
 	if p.ManualApproval && rq.op != est.OpSimpleReenroll {
 		if status, err := h.approval(w, r.Context(), req, p, rq); status != 0 || err != nil {
 			return status, err
@@ -318,10 +325,22 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *r
 // revokes what it renews. Of concurrent renewals of one certificate only
 // the first to revoke it keeps its new certificate: the others' are
 // revoked at once and refused, so that one certificate has one successor.
-// A store that cannot tell revokes as before, unconditionally.
+// When the old certificate cannot be revoked (the store fails, or the
+// client has gone and would never get the new one), the new one is
+// withdrawn instead and the old one stays valid for a retry. A store that
+// cannot revoke conditionally revokes as before, unconditionally.
 func (h *Handler) supersede(ctx context.Context, old, renewed *x509.Certificate) error {
 	const superseded, cessation = 4, 5
-	ctx = context.WithoutCancel(ctx) // the new certificate is on record: finish
+	withdraw := func() {
+		if err := h.store.Revoke(context.WithoutCancel(ctx), renewed.SerialNumber, cessation, h.clock()); err != nil {
+			h.log.Error("could not withdraw the certificate of a renewal that did not complete", "serial", renewed.SerialNumber.Text(16), "err", err.Error())
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		withdraw() // nobody would receive it; the old certificate can renew again
+		return err
+	}
+	ctx = context.WithoutCancel(ctx) // from here on the outcome is recorded whole
 	sup, ok := h.store.(store.Supersedes)
 	if !ok {
 		if err := h.store.Revoke(ctx, old.SerialNumber, superseded, h.clock()); err != nil {
@@ -331,21 +350,19 @@ func (h *Handler) supersede(ctx context.Context, old, renewed *x509.Certificate)
 	}
 	first, err := sup.RevokeIfValid(ctx, old.SerialNumber, superseded, h.clock())
 	if err != nil {
-		h.log.Error("could not revoke the renewed certificate", "serial", old.SerialNumber.Text(16), "err", err.Error())
-		return nil
+		withdraw()
+		return est.Wrap(est.ErrUnavailable, err, "could not revoke the certificate being renewed; nothing was issued, try again")
 	}
 	if first {
 		return nil
 	}
-	if err := h.store.Revoke(ctx, renewed.SerialNumber, cessation, h.clock()); err != nil {
-		h.log.Error("could not revoke the certificate of a concurrent renewal", "serial", renewed.SerialNumber.Text(16), "err", err.Error())
-		return est.Wrap(est.ErrUnavailable, err, "this certificate was renewed by a concurrent request, and the duplicate could not be revoked")
-	}
-	return est.Wrap(est.ErrForbidden, errRenewedMeanwhile, "client certificate refused: renewed by a concurrent request, which got the new certificate")
+	withdraw()
+	return est.Wrap(est.ErrForbidden, errRenewedMeanwhile, "client certificate refused: it was revoked while this renewal was served (by a concurrent renewal or an operator)")
 }
 
-// errRenewedMeanwhile is why a renewal lost to a concurrent one.
-var errRenewedMeanwhile = errors.New("renewed by a concurrent request")
+// errRenewedMeanwhile is why a renewal lost: its certificate was revoked
+// while it was served.
+var errRenewedMeanwhile = errors.New("revoked while the renewal was served")
 
 // writeCertsOnly answers 200 with cert as a base64 certs-only PKCS#7.
 func writeCertsOnly(w http.ResponseWriter, cert *x509.Certificate) (int, error) {
@@ -427,7 +444,9 @@ func (h *Handler) issue(ctx context.Context, req *x509.CertificateRequest, p *la
 			continue // 112 random bits collided within a millisecond: sign again
 		}
 		if err != nil {
-			h.metrics.StoreError("put")
+			if !errors.Is(err, context.Canceled) { // a client that went away is no store error
+				h.metrics.StoreError("put")
+			}
 			return nil, est.Wrap(est.ErrUnavailable, err, "could not record the certificate; nothing was issued")
 		}
 		if rq.approvalID != "" {
