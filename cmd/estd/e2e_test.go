@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -43,12 +42,9 @@ func TestCurlOpenSSL(t *testing.T) {
 	}
 	devCert, devKey := mfr.Device(t, "SN-0001", now)
 	byDevice := clientCert(t, base, "device", devCert, devKey)
-	// A device its manufacturer revoked, on the CRL estd is given.
+	// A device its manufacturer revoked, on a CRL openssl makes.
 	revokedCert, revokedKey := mfr.Device(t, "SN-revoked", now)
-	crlFile := filepath.Join(base, "manufacturer.crl")
-	if err := os.WriteFile(crlFile, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: mfr.CRL(t, 1, now.Add(-time.Minute), now.Add(time.Hour), revokedCert)}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	crlFile := opensslCRL(t, base, mfr, revokedCert)
 
 	dataDir := filepath.Join(base, "estd-data")
 	const password = "e2e-password-1"
@@ -355,4 +351,42 @@ func splitMultipart(t *testing.T, dir, contentType, body string, files map[strin
 	if len(seen) != len(files) {
 		t.Fatalf("multipart body has parts %v, want %v", seen, files)
 	}
+}
+
+// opensslCRL has openssl ca make a CRL of c (PEM) revoking certs, and
+// returns its path.
+func opensslCRL(t *testing.T, dir string, c *testpki.CA, certs ...*x509.Certificate) string {
+	t.Helper()
+	dir = filepath.Join(dir, "openssl-ca")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	testpki.WriteCerts(t, filepath.Join(dir, "ca.pem"), c.Cert)
+	testpki.WriteKey(t, filepath.Join(dir, "ca.key"), c.Key)
+	var index strings.Builder
+	for _, r := range certs {
+		fmt.Fprintf(&index, "R\t%s\t%s,keyCompromise\t%X\tunknown\t/CN=%s\n",
+			r.NotAfter.UTC().Format("060102150405Z"), time.Now().UTC().Add(-time.Minute).Format("060102150405Z"), r.SerialNumber, r.Subject.CommonName)
+	}
+	files := map[string]string{
+		"index.txt": index.String(),
+		"crlnumber": "1000\n",
+		"ca.cnf": `[ ca ]
+default_ca = mfr
+[ mfr ]
+database = index.txt
+crlnumber = crlnumber
+default_md = sha256
+default_crl_days = 1
+certificate = ca.pem
+private_key = ca.key
+`,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	openssl(t, dir, "ca", "-gencrl", "-config", "ca.cnf", "-out", "ca.crl")
+	return filepath.Join(dir, "ca.crl")
 }
