@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/estkit/estkit/server"
 )
@@ -55,6 +56,10 @@ type tlsListener struct {
 	metrics    *server.Metrics
 	lm         *listenerMetrics
 	log        *slog.Logger
+	// failures samples the log lines of failed handshakes: anyone can
+	// fail one, so the first ten are logged, then one a second; the
+	// metric counts them all.
+	failures rate.Sometimes
 
 	ctx    context.Context // cancelled by Close: ends handshakes and waits
 	cancel context.CancelFunc
@@ -94,6 +99,7 @@ func newTLSListener(ln net.Listener, srv *http.Server, lim Limits, m *server.Met
 		metrics:    m,
 		lm:         lm,
 		log:        log,
+		failures:   rate.Sometimes{First: 10, Interval: time.Second},
 		ctx:        ctx,
 		cancel:     cancel,
 		ready:      make(chan net.Conn),
@@ -192,7 +198,9 @@ func (l *tlsListener) handshake(c net.Conn) {
 	if err != nil && l.ctx.Err() == nil { // a shutdown is not the client's failure
 		reason := handshakeReason(err)
 		l.metrics.HandshakeFailure(reason)
-		l.log.Debug("TLS handshake failed", "remote", c.RemoteAddr().String(), "reason", reason, "detail", err.Error())
+		l.failures.Do(func() {
+			l.log.Info("TLS handshake failed", "remote", c.RemoteAddr().String(), "reason", reason, "detail", err.Error())
+		})
 	}
 	l.lm.handshaking.Dec()
 	<-l.handshakes

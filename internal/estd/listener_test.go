@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +34,25 @@ type testDaemon struct {
 	*Daemon
 	addr string
 	mfr  *testpki.CA
+	logs *lockedBuffer
+}
+
+// lockedBuffer collects log lines written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startDaemon(t *testing.T, lim Limits) *testDaemon {
@@ -48,12 +69,13 @@ func startDaemon(t *testing.T, lim Limits) *testDaemon {
 	mfr := testpki.Manufacturer(t, time.Now())
 	mfrFile := filepath.Join(dir, "manufacturer.pem")
 	testpki.WriteCerts(t, mfrFile, mfr.Cert)
-	d, err := Open(context.Background(), Options{DataDir: data, ManufacturerCA: mfrFile, Limits: lim})
+	logs := &lockedBuffer{}
+	d, err := Open(context.Background(), Options{DataDir: data, ManufacturerCA: mfrFile, Limits: lim, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() }) // after serveOn's cleanup has stopped serving
-	return &testDaemon{Daemon: d, addr: serveOn(t, "Serve", d.Serve), mfr: mfr}
+	return &testDaemon{Daemon: d, addr: serveOn(t, "Serve", d.Serve), mfr: mfr, logs: logs}
 }
 
 // serveOn runs serve on a loopback listener until the test ends and
@@ -289,6 +311,11 @@ func TestHandshakeFailureReasons(t *testing.T) {
 	}
 	if n := d.metric(t, `estd_tls_handshake_failures_total{reason="other"}`); n != 0 {
 		t.Errorf("%v failures counted as other", n)
+	}
+	// An operator looking for why a device cannot connect finds it in
+	// the log (sampled: the first ten, then one a second).
+	if logs := d.logs.String(); !strings.Contains(logs, "TLS handshake failed") || !strings.Contains(logs, "reason=protocol_version") {
+		t.Errorf("handshake failures not logged:\n%s", logs)
 	}
 }
 
