@@ -112,15 +112,6 @@ func (h *Handler) approvalRequest(ctx context.Context, req *x509.CertificateRequ
 		CSR:          req.Raw,
 		CreatedAt:    h.clock().UTC(),
 	}
-	if _, err := h.approvals.Request(ctx, want.ID); errors.Is(err, store.ErrNotFound) {
-		n, err := h.pendingBy(ctx, want.AuthMethod, want.Requester)
-		if err != nil {
-			return nil, est.Wrap(est.ErrUnavailable, err, "could not read the pending requests")
-		}
-		if n >= maxPendingPerRequester {
-			return nil, est.Errorf(est.ErrTooManyRequests, "%d of your requests are already waiting for an operator; wait for their decisions", n)
-		}
-	}
 	got, err := h.approvals.AddRequest(ctx, want)
 	if err != nil {
 		return nil, est.Wrap(est.ErrUnavailable, err, "could not record the request")
@@ -130,31 +121,6 @@ func (h *Handler) approvalRequest(ctx context.Context, req *x509.CertificateRequ
 			slog.String("who", rq.who.Name), slog.String("auth", string(rq.who.Method)), slog.String("subject", got.Subject))
 	}
 	return got, nil
-}
-
-// maxPendingPerRequester bounds the requests one requester (one user, one
-// device certificate) may have waiting for an operator, so that nobody can
-// bury the operators' queue.
-const maxPendingPerRequester = 100
-
-// pendingBy counts the pending requests of one requester.
-func (h *Handler) pendingBy(ctx context.Context, method, requester string) (int, error) {
-	n, after := 0, ""
-	for {
-		reqs, next, err := h.approvals.Requests(ctx, store.RequestPending, store.ListOptions{After: after, Limit: store.MaxLimit})
-		if err != nil {
-			return 0, err
-		}
-		for _, r := range reqs {
-			if r.AuthMethod == method && r.Requester == requester {
-				n++
-			}
-		}
-		if next == "" {
-			return n, nil
-		}
-		after = next
-	}
 }
 
 // approvedIssued marks the approved request issued with cert. If another node

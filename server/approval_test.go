@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -181,32 +180,5 @@ func TestApprovalRefusesWhatCannotBeIssued(t *testing.T) {
 	}
 	if reqs, _, err := approvals.Requests(context.Background(), "", store.ListOptions{}); err != nil || len(reqs) != 1 {
 		t.Errorf("%d requests held, %v; want the serverkeygen one", len(reqs), err)
-	}
-}
-
-// TestPendingCap: one requester may have a bounded number of requests
-// waiting for an operator; retries of a held request still find it.
-func TestPendingCap(t *testing.T) {
-	s := estdtest.Start(t, estdtest.Options{Profiles: approvalProfiles()})
-	basic := []string{s.User, s.Password}
-	post := func(csr []byte) (int, string) {
-		st, _, body := call(t, s.Client(), "POST", s.URL+est.Path("held", est.OpSimpleEnroll), est.MediaPKCS10, est.EncodeBase64(csr), basic...)
-		return st, string(body)
-	}
-	var first []byte
-	for i := range 100 {
-		csr := testpki.CSR(t, testpki.Key(t, ca.P256), fmt.Sprintf("queued-%d", i), nil, nil)
-		if i == 0 {
-			first = csr
-		}
-		if st, body := post(csr); st != http.StatusAccepted {
-			t.Fatalf("request %d: %d %s", i, st, body)
-		}
-	}
-	if st, body := post(testpki.CSR(t, testpki.Key(t, ca.P256), "one-too-many", nil, nil)); st != http.StatusTooManyRequests || !strings.Contains(body, "waiting for an operator") {
-		t.Errorf("the 101st request: %d %s, want 429", st, body)
-	}
-	if st, body := post(first); st != http.StatusAccepted {
-		t.Errorf("a retry of a held request: %d %s, want 202", st, body)
 	}
 }
