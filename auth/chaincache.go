@@ -45,6 +45,10 @@ func (w validity) contains(t time.Time) bool {
 // intermediate out. A chain whose window has passed no longer counts.
 type verified struct {
 	chains []verifiedChain
+	// recheck is when a presented certificate that was not valid yet
+	// becomes valid (zero for none): from then on it may complete a chain
+	// the verification could not build, so the entry is verified again.
+	recheck time.Time
 }
 
 type verifiedChain struct {
@@ -123,7 +127,7 @@ func validityOf(chain []*x509.Certificate) validity {
 // the chains valid now, as CRLs name them.
 func (v *Verifier) verifyChain(peers []*x509.Certificate, roots *x509.CertPool, now time.Time) ([][]revocationKey, error) {
 	key := chainKeyOf(roots, peers)
-	if w, ok := v.chains.get(key); ok {
+	if w, ok := v.chains.get(key); ok && (w.recheck.IsZero() || now.Before(w.recheck)) {
 		if valid := w.at(now); len(valid) > 0 {
 			return valid, nil
 		}
@@ -143,6 +147,11 @@ func (v *Verifier) verifyChain(peers []*x509.Certificate, roots *x509.CertPool, 
 		return nil, err
 	}
 	var w verified
+	for _, c := range peers {
+		if c.NotBefore.After(now) && (w.recheck.IsZero() || c.NotBefore.Before(w.recheck)) {
+			w.recheck = c.NotBefore
+		}
+	}
 	for _, ch := range chains {
 		names := make([]revocationKey, len(ch))
 		for i, c := range ch {

@@ -293,3 +293,51 @@ func TestRevocationsRekeyedCA(t *testing.T) {
 		t.Errorf("dev1 revoked %v, dev2 revoked %v, %d CRLs; want both, 2", r.Revoked(dev1), r.Revoked(dev2), r.CRLs())
 	}
 }
+
+// TestChainThatBecomesValid: a chain through an intermediate certificate
+// that was not valid yet when the presented chain was first verified counts
+// once it is: a device refused as revoked then is accepted later.
+func TestChainThatBecomesValid(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	root, rootKey := testCert(t, "Manufacturer Root", true, t0.Add(-time.Hour), t0.Add(10*365*24*time.Hour), nil, nil)
+	interKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intermediate := func(serial int64, notBefore time.Time) *x509.Certificate {
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "Manufacturer Intermediate"},
+			NotBefore: notBefore, NotAfter: t0.Add(5 * 365 * 24 * time.Hour), BasicConstraintsValid: true, IsCA: true,
+			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, root, interKey.Public(), rootKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(der)
+		return c
+	}
+	revoked, reissued := intermediate(21, t0.Add(-time.Hour)), intermediate(22, t0.Add(time.Hour))
+	device, _ := testCert(t, "device-1", false, t0.Add(-time.Hour), t0.Add(24*time.Hour), revoked, interKey)
+
+	now := t0
+	v := &Verifier{Clock: func() time.Time { return now }}
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	rv, _, err := NewRevocations([]*x509.RevocationList{testCRL(t, root, rootKey, crlSpec{thisUpdate: t0, nextUpdate: t0.Add(48 * time.Hour), reason: 1, revoked: []*x509.Certificate{revoked}})}, []*x509.Certificate{root}, nil, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.SetManufacturers(pool, rv)
+	authenticate := func() error {
+		_, err := v.certificate(t.Context(), []*x509.Certificate{device, revoked, reissued}, true, false)
+		return err
+	}
+	if err := authenticate(); !errors.Is(err, errRevoked) {
+		t.Fatalf("while only the revoked intermediate's chain is valid: %v, want refused as revoked", err)
+	}
+	now = t0.Add(2 * time.Hour) // the reissued intermediate is valid now
+	if err := authenticate(); err != nil {
+		t.Fatalf("with a valid chain through the reissued intermediate: %v", err)
+	}
+}

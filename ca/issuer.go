@@ -225,11 +225,11 @@ func (c *CA) template(req *x509.CertificateRequest, p *Profile) (*x509.Certifica
 	}, nil
 }
 
-// isControlOrBidi reports a control character, or one that reorders the
-// text around it when shown (U+202A-U+202E, U+2066-U+2069): a subject
-// must read as what it is.
+// isControlOrBidi reports a control character, or a bidirectional control
+// (an embedding, override, isolate or direction mark) that reorders the
+// text around it when shown: a subject must read as what it is.
 func isControlOrBidi(r rune) bool {
-	return unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
 }
 
 // GeneralName kinds (RFC 5280 4.2.1.6) that SANKinds does not know: a CSR

@@ -351,7 +351,7 @@ func (h *Handler) supersede(ctx context.Context, old, renewed *x509.Certificate)
 	first, err := sup.RevokeIfValid(ctx, old.SerialNumber, superseded, h.clock())
 	if err != nil {
 		withdraw()
-		return est.Wrap(est.ErrUnavailable, err, "could not revoke the certificate being renewed; nothing was issued, try again")
+		return est.Wrap(est.ErrUnavailable, err, "could not revoke the certificate being renewed, so the new one was withdrawn; try again")
 	}
 	if first {
 		return nil
