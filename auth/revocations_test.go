@@ -237,20 +237,8 @@ func TestRevokedAfterAChainExpires(t *testing.T) {
 	}
 	// Two certificates of one intermediate (same name, same key): one
 	// expiring in an hour, one long-lived that the root revokes.
-	intermediate := func(serial int64, notAfter time.Time) *x509.Certificate {
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "Manufacturer Intermediate"},
-			NotBefore: t0.Add(-time.Hour), NotAfter: notAfter, BasicConstraintsValid: true, IsCA: true,
-			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, root, interKey.Public(), rootKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := x509.ParseCertificate(der)
-		return c
-	}
-	short, long := intermediate(11, t0.Add(time.Hour)), intermediate(12, t0.Add(5*365*24*time.Hour))
+	short := reissued(t, root, rootKey, interKey, 11, t0.Add(-time.Hour), t0.Add(time.Hour))
+	long := reissued(t, root, rootKey, interKey, 12, t0.Add(-time.Hour), t0.Add(5*365*24*time.Hour))
 	device, _ := testCert(t, "device-1", false, t0.Add(-time.Hour), t0.Add(24*time.Hour), short, interKey)
 
 	now := t0
@@ -304,20 +292,8 @@ func TestChainThatBecomesValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	intermediate := func(serial int64, notBefore time.Time) *x509.Certificate {
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "Manufacturer Intermediate"},
-			NotBefore: notBefore, NotAfter: t0.Add(5 * 365 * 24 * time.Hour), BasicConstraintsValid: true, IsCA: true,
-			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, root, interKey.Public(), rootKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := x509.ParseCertificate(der)
-		return c
-	}
-	revoked, reissued := intermediate(21, t0.Add(-time.Hour)), intermediate(22, t0.Add(time.Hour))
+	revoked := reissued(t, root, rootKey, interKey, 21, t0.Add(-time.Hour), t0.Add(5*365*24*time.Hour))
+	later := reissued(t, root, rootKey, interKey, 22, t0.Add(time.Hour), t0.Add(5*365*24*time.Hour))
 	device, _ := testCert(t, "device-1", false, t0.Add(-time.Hour), t0.Add(24*time.Hour), revoked, interKey)
 
 	now := t0
@@ -330,7 +306,7 @@ func TestChainThatBecomesValid(t *testing.T) {
 	}
 	v.SetManufacturers(pool, rv)
 	authenticate := func() error {
-		_, err := v.certificate(t.Context(), []*x509.Certificate{device, revoked, reissued}, true, false)
+		_, err := v.certificate(t.Context(), []*x509.Certificate{device, revoked, later}, true, false)
 		return err
 	}
 	if err := authenticate(); !errors.Is(err, errRevoked) {
@@ -340,4 +316,25 @@ func TestChainThatBecomesValid(t *testing.T) {
 	if err := authenticate(); err != nil {
 		t.Fatalf("with a valid chain through the reissued intermediate: %v", err)
 	}
+}
+
+// reissued is a certificate of the intermediate "Manufacturer Intermediate"
+// with key, signed by root: several of them share name and key, as an
+// intermediate's certificates do when its CA issues it anew.
+func reissued(t *testing.T, root *x509.Certificate, rootKey crypto.Signer, key *ecdsa.PrivateKey, serial int64, notBefore, notAfter time.Time) *x509.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "Manufacturer Intermediate"},
+		NotBefore: notBefore, NotAfter: notAfter, BasicConstraintsValid: true, IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, root, key.Public(), rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

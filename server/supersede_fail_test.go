@@ -1,25 +1,17 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"io"
-	"log/slog"
 	"math/big"
 	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/estkit/estkit"
-	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/internal/testpki"
-	"github.com/estkit/estkit/server"
 	"github.com/estkit/estkit/store"
 )
 
@@ -68,37 +60,16 @@ func (s *supersedingStore) RevokeIfValid(ctx context.Context, serial *big.Int, r
 // has gone by then, the new certificate is withdrawn and the old one stays
 // valid, so that the device can renew again.
 func TestSupersedeFailures(t *testing.T) {
-	issuer := testpki.IssuingCA(t, ca.P256)
 	st := &supersedingStore{memStore: newMemStore()}
-	users := auth.NewUsers()
-	if err := users.Set("op", "op-password"); err != nil {
-		t.Fatal(err)
-	}
-	v := &auth.Verifier{Issuing: issuer.Cert, Store: st}
-	v.SetUsers(users)
 	p := ca.DefaultProfiles()[0]
 	p.RevokeOnRenew = true
-	h, err := server.New(server.Options{
-		Issuer: issuer, CACerts: issuer.Chain, Profiles: []*ca.Profile{p}, Verifier: v, Store: st,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: server.NewMetrics(prometheus.NewRegistry(), nil, nil),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := testpki.Key(t, ca.P256)
-	csr := est.EncodeBase64(testpki.CSR(t, key, "renewer", nil, nil))
+	h := newInProcess(t, st, []*ca.Profile{p}, nil)
+	csr := testpki.CSR(t, testpki.Key(t, ca.P256), "renewer", nil, nil)
 	send := func(ctx context.Context, op est.Operation, peer *x509.Certificate) *httptest.ResponseRecorder {
-		req := httptest.NewRequestWithContext(ctx, "POST", "https://estd.example"+est.Path("", op), bytes.NewReader(csr))
-		req.TLS = &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS13}
-		if peer != nil {
-			req.TLS.PeerCertificates = []*x509.Certificate{peer}
-		} else {
-			req.SetBasicAuth("op", "op-password")
+		if peer == nil {
+			return h.send(ctx, op, csr)
 		}
-		req.Header.Set("Content-Type", est.MediaPKCS10)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec
+		return h.send(ctx, op, csr, peer)
 	}
 	rec := send(context.Background(), est.OpSimpleEnroll, nil)
 	if rec.Code != 200 {

@@ -378,29 +378,6 @@ func testListNewest(t *testing.T, s store.Store) {
 	checkRecords(t, "List(Newest) resumed after adding a record", listNewest(t, s, 5, next), want[10:])
 }
 
-// listNewest pages through s newest first from the cursor after.
-func listNewest(t *testing.T, s store.Store, limit int, after string) []*store.Record {
-	t.Helper()
-	var all []*store.Record
-	for pages := 0; ; pages++ {
-		if pages > 10000 {
-			t.Fatalf("List(Newest, Limit %d) did not end after %d pages", limit, pages)
-		}
-		recs, next, err := s.List(t.Context(), store.ListOptions{After: after, Limit: limit, Newest: true})
-		if err != nil {
-			t.Fatalf("List(Newest, After %q, Limit %d): %v", after, limit, err)
-		}
-		if len(recs) > limit {
-			t.Fatalf("List(Newest, Limit %d) returned %d records", limit, len(recs))
-		}
-		all = append(all, recs...)
-		if next == "" {
-			return all
-		}
-		after = next
-	}
-}
-
 func testListLimits(t *testing.T, s store.Store) {
 	if testing.Short() {
 		t.Skip("puts 1001 records")
@@ -675,29 +652,38 @@ func testPing(t *testing.T, s store.Store) {
 // tolerates a final empty page but no page longer than the limit.
 func listAll(t *testing.T, s store.Store, limit int) []*store.Record {
 	t.Helper()
-	var (
-		all   []*store.Record
-		after string
-	)
+	return listFrom(t, s, store.ListOptions{Limit: limit})
+}
+
+// listNewest pages through s newest first from the cursor after.
+func listNewest(t *testing.T, s store.Store, limit int, after string) []*store.Record {
+	t.Helper()
+	return listFrom(t, s, store.ListOptions{After: after, Limit: limit, Newest: true})
+}
+
+// listFrom pages through s as o says, from o.After to the end.
+func listFrom(t *testing.T, s store.Store, o store.ListOptions) []*store.Record {
+	t.Helper()
+	var all []*store.Record
 	for pages := 0; ; pages++ {
 		if pages > 10000 {
-			t.Fatalf("List(Limit %d) did not end after %d pages", limit, pages)
+			t.Fatalf("List(%+v) did not end after %d pages", o, pages)
 		}
-		recs, next, err := s.List(t.Context(), store.ListOptions{After: after, Limit: limit})
+		recs, next, err := s.List(t.Context(), o)
 		if err != nil {
-			t.Fatalf("List(After %q, Limit %d): %v", after, limit, err)
+			t.Fatalf("List(%+v): %v", o, err)
 		}
-		if len(recs) > limit {
-			t.Fatalf("List(Limit %d) returned %d records", limit, len(recs))
+		if len(recs) > o.Limit {
+			t.Fatalf("List(%+v) returned %d records", o, len(recs))
 		}
 		all = append(all, recs...)
 		if next == "" {
 			return all
 		}
 		if len(recs) == 0 {
-			t.Fatalf("List(After %q, Limit %d) returned no records but cursor %q", after, limit, next)
+			t.Fatalf("List(%+v) returned no records but cursor %q", o, next)
 		}
-		after = next
+		o.After = next
 	}
 }
 
