@@ -45,6 +45,7 @@ func (w validity) contains(t time.Time) bool {
 // intermediate out. A chain whose window has passed no longer counts.
 type verified struct {
 	chains []verifiedChain
+	all    [][]revocationKey // the names of every chain, what at returns while all are valid
 	// recheck is when a presented certificate that was not valid yet
 	// becomes valid (zero for none): from then on it may complete a chain
 	// the verification could not build, so the entry is verified again.
@@ -58,6 +59,15 @@ type verifiedChain struct {
 
 // at returns the names of the chains valid at now, or nil for none.
 func (v verified) at(now time.Time) [][]revocationKey {
+	valid := 0
+	for _, c := range v.chains {
+		if c.contains(now) {
+			valid++
+		}
+	}
+	if valid == len(v.chains) {
+		return v.all // the usual case, without allocating on every request
+	}
 	var out [][]revocationKey
 	for _, c := range v.chains {
 		if c.contains(now) {
@@ -158,6 +168,7 @@ func (v *Verifier) verifyChain(peers []*x509.Certificate, roots *x509.CertPool, 
 			names[i] = keyOf(c)
 		}
 		w.chains = append(w.chains, verifiedChain{validity: validityOf(ch), names: names})
+		w.all = append(w.all, names)
 	}
 	v.chains.put(key, w)
 	return w.at(now), nil
