@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"mime"
 	"net"
 	"net/http"
@@ -349,13 +348,7 @@ func (h *Handler) supersede(ctx context.Context, old, renewed *x509.Certificate)
 		}
 		return nil
 	}
-	at := h.clock()
-	first, err := sup.RevokeIfValid(ctx, old.SerialNumber, superseded, at)
-	if err != nil && revokedAt(ctx, h.store, old.SerialNumber, superseded, at) {
-		// The revocation committed, though the store reported an error
-		// (a connection lost after the commit): it was this one.
-		first, err = true, nil
-	}
+	first, err := sup.RevokeIfValid(ctx, old.SerialNumber, superseded, h.clock())
 	if err != nil {
 		withdraw()
 		return est.Wrap(est.ErrUnavailable, err, "could not revoke the certificate being renewed, so the new one was withdrawn; try again")
@@ -365,14 +358,6 @@ func (h *Handler) supersede(ctx context.Context, old, renewed *x509.Certificate)
 	}
 	withdraw()
 	return est.Wrap(est.ErrForbidden, errRenewedMeanwhile, "client certificate refused: it was revoked while this renewal was served (by a concurrent renewal or an operator)")
-}
-
-// revokedAt reports whether the store shows serial revoked for reason at
-// the time at (to the microsecond, what every store keeps).
-func revokedAt(ctx context.Context, st store.Store, serial *big.Int, reason int, at time.Time) bool {
-	rec, err := st.BySerial(ctx, serial)
-	return err == nil && rec.Revoked && rec.RevocationReason == reason &&
-		rec.RevokedAt.Truncate(time.Microsecond).Equal(at.Truncate(time.Microsecond))
 }
 
 // errRenewedMeanwhile is why a renewal lost: its certificate was revoked
