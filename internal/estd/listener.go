@@ -195,6 +195,8 @@ func (l *tlsListener) handshake(c net.Conn) {
 	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
+	l.lm.handshaking.Dec()
+	<-l.handshakes // before logging: a log that blocks must not hold the slot
 	if err != nil && l.ctx.Err() == nil { // a shutdown is not the client's failure
 		reason := handshakeReason(err)
 		l.metrics.HandshakeFailure(reason)
@@ -202,8 +204,6 @@ func (l *tlsListener) handshake(c net.Conn) {
 			l.log.Info("TLS handshake failed", "remote", c.RemoteAddr().String(), "reason", reason, "detail", err.Error())
 		})
 	}
-	l.lm.handshaking.Dec()
-	<-l.handshakes
 	if err != nil {
 		var rh tls.RecordHeaderError
 		if errors.As(err, &rh) && rh.Conn != nil && looksLikeHTTP(rh.RecordHeader) {
