@@ -225,11 +225,12 @@ func (c *CA) template(req *x509.CertificateRequest, p *Profile) (*x509.Certifica
 	}, nil
 }
 
-// isControlOrBidi reports a control character, or a bidirectional control
-// (an embedding, override, isolate or direction mark) that reorders the
-// text around it when shown: a subject must read as what it is.
+// isControlOrBidi reports a control character, a line or paragraph
+// separator, or a bidirectional control (an embedding, override, isolate or
+// direction mark) that reorders the text around it when shown: a subject
+// must read as what it is, on one line.
 func isControlOrBidi(r rune) bool {
-	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
+	return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Bidi_Control)
 }
 
 // GeneralName kinds (RFC 5280 4.2.1.6) that SANKinds does not know: a CSR

@@ -153,6 +153,7 @@ func TestIssuePolicyRefusals(t *testing.T) {
 		"email with name":        {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a"}, EmailAddresses: []string{"Bob <bob@example.com>"}}, profile("")},
 		"relative URI":           {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a"}, URIs: []*url.URL{{Path: "relative"}}}, profile("")},
 		"NUL in the subject":     {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "dev\x00ice"}}, profile("")},
+		"line separator":         {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "dev\u2028ice"}}, profile("")},
 		"right-to-left mark":     {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "dev\u200fice"}}, profile("")},
 		"bidi override":          {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "dev\u202eeci"}}, profile("")},
 		"newline in the subject": {ca.P256, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "a", Organization: []string{"Acme\nEvil"}}}, profile("")},
