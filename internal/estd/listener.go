@@ -195,8 +195,10 @@ func (l *tlsListener) handshake(c net.Conn) {
 	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
+	// The slot goes back before anything is logged: a log that blocks
+	// must not hold it.
 	l.lm.handshaking.Dec()
-	<-l.handshakes // before logging: a log that blocks must not hold the slot
+	<-l.handshakes
 	if err != nil && l.ctx.Err() == nil { // a shutdown is not the client's failure
 		reason := handshakeReason(err)
 		l.metrics.HandshakeFailure(reason)
