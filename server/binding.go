@@ -5,7 +5,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
-	neturl "net/url"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -105,7 +105,7 @@ func sansNotIn(req *x509.CertificateRequest, cert *x509.Certificate) string {
 		}
 	}
 	for _, u := range req.URIs {
-		if !slices.ContainsFunc(cert.URIs, func(c *neturl.URL) bool { return c.String() == u.String() }) {
+		if !slices.ContainsFunc(cert.URIs, func(c *url.URL) bool { return c.String() == u.String() }) {
 			return "uri:" + u.String()
 		}
 	}
