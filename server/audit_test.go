@@ -1,35 +1,23 @@
 package server_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/internal/estdtest"
+	"github.com/estkit/estkit/internal/syncbuf"
 	"github.com/estkit/estkit/internal/testpki"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// jsonLines parses the JSON log lines written to buf.
+func jsonLines(t *testing.T, buf *syncbuf.Buffer) []map[string]any {
+	t.Helper()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line is not JSON: %q", line)
@@ -42,7 +30,7 @@ func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
 // TestAuditLog: every enrollment leaves one audit line, issued or refused,
 // naming who asked and how; passwords and keys never reach the log.
 func TestAuditLog(t *testing.T) {
-	var buf lockedBuffer
+	var buf syncbuf.Buffer
 	s := estdtest.Start(t, estdtest.Options{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
 	csr := testpki.CSR(t, testpki.Key(t, ca.P256), "audited", nil, nil)
 	_, _, cert := enrollment{op: est.OpSimpleEnroll, basic: []string{s.User, s.Password}, csr: csr}.do(t, s)
@@ -51,7 +39,7 @@ func TestAuditLog(t *testing.T) {
 		testpki.CSR(t, testpki.Key(t, ca.P256), "kg", []string{"kg.example"}, nil)), s.User, s.Password)
 
 	var issued, refused, requests int
-	for _, m := range buf.lines(t) {
+	for _, m := range jsonLines(t, &buf) {
 		switch m["msg"] {
 		case "issued":
 			issued++
@@ -70,9 +58,7 @@ func TestAuditLog(t *testing.T) {
 	if issued != 2 || refused != 1 || requests != 3 {
 		t.Fatalf("%d issued, %d refused, %d access lines; want 2, 1, 3", issued, refused, requests)
 	}
-	buf.mu.Lock()
-	all := buf.b.String()
-	buf.mu.Unlock()
+	all := buf.String()
 	for _, secret := range []string{s.Password, "wrong-password-xyz", "PRIVATE KEY", "MIG"} {
 		if strings.Contains(all, secret) {
 			t.Fatalf("the log contains %q", secret)

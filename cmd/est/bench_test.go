@@ -7,13 +7,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/internal/estdtest"
+	"github.com/estkit/estkit/internal/syncbuf"
 	"github.com/estkit/estkit/internal/testpki"
 	"github.com/estkit/estkit/store"
 )
@@ -247,7 +247,7 @@ func TestProgress(t *testing.T) {
 		t.Errorf("progressLine = %q", got)
 	}
 	var (
-		buf          syncBuffer
+		buf          syncbuf.Buffer
 		done, failed atomic.Int64
 		finished     = make(chan struct{})
 		returned     = make(chan struct{})
@@ -283,22 +283,4 @@ func TestIsTerminal(t *testing.T) {
 	if isTerminal(f) {
 		t.Error("a file is not a terminal")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/internal/admin"
+	"github.com/estkit/estkit/internal/syncbuf"
 	"github.com/estkit/estkit/internal/testpki"
 	"github.com/estkit/estkit/server"
 	"github.com/estkit/estkit/store"
@@ -53,25 +53,7 @@ type fixture struct {
 	users   *auth.Users
 	cert    *x509.Certificate
 	request *store.Request
-	logs    syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for the handler's concurrent logging.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs    syncbuf.Buffer
 }
 
 func newFixture(t *testing.T) *fixture {

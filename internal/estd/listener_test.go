@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/internal/syncbuf"
 	"github.com/estkit/estkit/internal/testpki"
 )
 
@@ -34,25 +34,7 @@ type testDaemon struct {
 	*Daemon
 	addr string
 	mfr  *testpki.CA
-	logs *lockedBuffer
-}
-
-// lockedBuffer collects log lines written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs *syncbuf.Buffer
 }
 
 func startDaemon(t *testing.T, lim Limits) *testDaemon {
@@ -69,7 +51,7 @@ func startDaemon(t *testing.T, lim Limits) *testDaemon {
 	mfr := testpki.Manufacturer(t, time.Now())
 	mfrFile := filepath.Join(dir, "manufacturer.pem")
 	testpki.WriteCerts(t, mfrFile, mfr.Cert)
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	d, err := Open(context.Background(), Options{DataDir: data, ManufacturerCA: mfrFile, Limits: lim, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
