@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -209,11 +210,33 @@ func (v *Verifier) issuedStatus(ctx context.Context, leaf *x509.Certificate) (Id
 		return Identity{}, est.Wrap(est.ErrUnavailable, err, "certificate status unavailable")
 	case !st.SameDER:
 		return Identity{}, est.Errorf(est.ErrForbidden, "client certificate refused: does not match the record")
+	case st.Revoked && st.SupersededBy != nil:
+		who := Identity{Method: Issued, Name: leaf.Subject.String(), Cert: leaf, Profile: st.Profile}
+		return Identity{}, est.Wrap(est.ErrForbidden, &Superseded{Identity: who, Successor: st.SupersededBy},
+			fmt.Sprintf("client certificate refused: revoked, it was renewed already (serial %s)", st.SupersededBy.Text(16)))
 	case st.Revoked:
 		return Identity{}, est.Wrap(est.ErrForbidden, errRevoked, "client certificate refused: revoked")
 	}
 	return Identity{Method: Issued, Name: leaf.Subject.String(), Cert: leaf, Profile: st.Profile}, nil
 }
+
+// Superseded is the cause of refusing a certificate of this CA that a
+// renewal revoked (revoke_on_renew). It is errRevoked to errors.Is, so it
+// refuses like any revocation; a renewal that was answered but whose answer
+// was lost may still fetch Successor again with it (server package).
+type Superseded struct {
+	// Identity is who the certificate would authenticate were it valid.
+	Identity Identity
+	// Successor is the serial of the certificate that renewed it.
+	Successor *big.Int
+}
+
+func (e *Superseded) Error() string {
+	return "client certificate revoked: superseded by serial " + e.Successor.Text(16)
+}
+
+// Is makes a Superseded a revocation.
+func (e *Superseded) Is(target error) bool { return target == errRevoked }
 
 // certificateStatus looks leaf's record up: only its status where the store
 // can (store.Statuses), else the whole record.
@@ -225,7 +248,7 @@ func certificateStatus(ctx context.Context, s store.Store, leaf *x509.Certificat
 	if err != nil {
 		return store.Status{}, err
 	}
-	return store.Status{SameDER: sameDER(rec.DER, leaf.Raw), Revoked: rec.Revoked, Profile: rec.Profile}, nil
+	return store.Status{SameDER: sameDER(rec.DER, leaf.Raw), Revoked: rec.Revoked, Profile: rec.Profile, SupersededBy: rec.SupersededBy}, nil
 }
 
 // errRevoked is the cause of refusing a certificate this CA revoked. Such a

@@ -126,7 +126,14 @@ func TestManualApproval(t *testing.T) {
 	if rec, err := s.Daemon.Store.BySerial(ctx, renewed.SerialNumber); err != nil || rec.Revoked {
 		t.Fatalf("renewal record: %v", err)
 	}
-	// The revoked certificate can no longer renew.
+	// The revoked certificate can no longer renew: asking again with the
+	// same key gets the same certificate, another key nothing.
+	if st, reason, again := e.do(t, s); st != 200 {
+		t.Fatalf("renewal asked again: %d %q", st, reason)
+	} else if !again.Equal(renewed) {
+		t.Fatalf("renewal asked again: serial %x, want the renewal's %x", again.SerialNumber, renewed.SerialNumber)
+	}
+	e.csr = testpki.CSR(t, testpki.Key(t, ca.P256), first.Subject.CommonName, nil, nil)
 	if st, reason, _ := e.do(t, s); st != 403 || !strings.Contains(reason, "revoked") {
 		t.Fatalf("renewal by a revoked certificate: %d %q", st, reason)
 	}

@@ -179,6 +179,8 @@ type request struct {
 	cert  *x509.Certificate
 	// approvalID is the manual-approval request being issued, if any.
 	approvalID string
+	// repeated: cert was issued by an earlier request and is sent again.
+	repeated bool
 }
 
 // ServeHTTP implements http.Handler.
@@ -266,6 +268,10 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *r
 		}
 	}
 	who, err := authn.Authenticate(r)
+	var superseded *auth.Superseded
+	if rq.op == est.OpSimpleReenroll && errors.As(err, &superseded) {
+		return h.renewedAlready(w, r, p, rq, superseded, err)
+	}
 	if err != nil {
 		h.limits.failed(r, err, h.clock())
 		if est.KindOf(err) == est.ErrUnauthorized && p.Accepts(auth.Basic) {
@@ -320,49 +326,6 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *r
 	}
 	return writeCertsOnly(w, cert)
 }
-
-// supersede revokes old, which renewed has just renewed on a label that
-// revokes what it renews. Of concurrent renewals of one certificate only
-// the first to revoke it keeps its new certificate: the others' are
-// revoked at once and refused, so that one certificate has one successor.
-// When the old certificate cannot be revoked (the store fails, or the
-// client has gone and would never get the new one), the new one is
-// withdrawn instead and the old one stays valid for a retry. A store that
-// cannot revoke conditionally revokes as before, unconditionally.
-func (h *Handler) supersede(ctx context.Context, old, renewed *x509.Certificate) error {
-	const superseded, cessation = 4, 5
-	withdraw := func() {
-		if err := h.store.Revoke(context.WithoutCancel(ctx), renewed.SerialNumber, cessation, h.clock()); err != nil {
-			h.log.Error("could not withdraw the certificate of a renewal that did not complete", "serial", renewed.SerialNumber.Text(16), "err", err.Error())
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		withdraw() // nobody would receive it; the old certificate can renew again
-		return err
-	}
-	ctx = context.WithoutCancel(ctx) // from here on the outcome is recorded whole
-	sup, ok := h.store.(store.Supersedes)
-	if !ok {
-		if err := h.store.Revoke(ctx, old.SerialNumber, superseded, h.clock()); err != nil {
-			h.log.Error("could not revoke the renewed certificate", "serial", old.SerialNumber.Text(16), "err", err.Error())
-		}
-		return nil
-	}
-	first, err := sup.RevokeIfValid(ctx, old.SerialNumber, superseded, h.clock())
-	if err != nil {
-		withdraw()
-		return est.Wrap(est.ErrUnavailable, err, "could not revoke the certificate being renewed, so the new one was withdrawn; try again")
-	}
-	if first {
-		return nil
-	}
-	withdraw()
-	return est.Wrap(est.ErrForbidden, errRenewedMeanwhile, "client certificate refused: it was revoked while this renewal was served (by a concurrent renewal or an operator)")
-}
-
-// errRenewedMeanwhile is why a renewal lost: its certificate was revoked
-// while it was served.
-var errRenewedMeanwhile = errors.New("revoked while the renewal was served")
 
 // writeCertsOnly answers 200 with cert as a base64 certs-only PKCS#7.
 func writeCertsOnly(w http.ResponseWriter, cert *x509.Certificate) (int, error) {
@@ -483,7 +446,11 @@ func (h *Handler) audit(rq *request, err error) {
 		h.log.Warn("refused", append(attrs, slog.String("reason", reason))...)
 		return
 	}
-	h.log.Info("issued", append(attrs,
+	msg := "issued"
+	if rq.repeated {
+		msg = "sent again" // issued and audited before; nothing was signed now
+	}
+	h.log.Info(msg, append(attrs,
 		slog.String("serial", rq.cert.SerialNumber.Text(16)),
 		slog.String("subject", rq.cert.Subject.String()))...)
 }

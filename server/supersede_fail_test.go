@@ -6,22 +6,26 @@ import (
 	"errors"
 	"math/big"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/internal/syncbuf"
 	"github.com/estkit/estkit/internal/testpki"
 	"github.com/estkit/estkit/store"
 )
 
-// supersedingStore is the in-memory store with RevokeIfValid, whose hooks a
-// test sets: afterPut runs once a record is put, revokeErr fails
-// RevokeIfValid.
+// supersedingStore is the in-memory store with store.Supersedes, whose
+// hooks a test sets: afterPut runs once a record is put, revokeErr fails
+// Supersede without revoking, and the next lostAnswers Supersedes revoke
+// and then fail, as when a connection is lost after the commit.
 type supersedingStore struct {
 	*memStore
-	afterPut  func()
-	revokeErr error
+	afterPut    func()
+	revokeErr   error
+	lostAnswers int
 }
 
 func (s *supersedingStore) Put(ctx context.Context, rec *store.Record) error {
@@ -32,18 +36,27 @@ func (s *supersedingStore) Put(ctx context.Context, rec *store.Record) error {
 	return err
 }
 
-func (s *supersedingStore) RevokeIfValid(ctx context.Context, serial *big.Int, reason int, at time.Time) (bool, error) {
+func (s *supersedingStore) Supersede(ctx context.Context, serial, successor *big.Int, at time.Time) (bool, error) {
 	if s.revokeErr != nil {
 		return false, s.revokeErr
 	}
-	r, err := s.BySerial(ctx, serial)
-	if err != nil {
-		return false, err
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.recs[serial.Text(16)]
+	if !ok {
+		return false, store.ErrNotFound
 	}
-	if r.Revoked {
-		return false, nil
+	won := !r.Revoked
+	if won {
+		r.Revoked, r.RevokedAt, r.RevocationReason, r.SupersededBy = true, at, store.ReasonSuperseded, successor
+	} else {
+		won = r.SupersededBy != nil && r.SupersededBy.Cmp(successor) == 0
 	}
-	return true, s.Revoke(ctx, serial, reason, at)
+	if s.lostAnswers > 0 {
+		s.lostAnswers--
+		return false, errors.New("connection reset")
+	}
+	return won, nil
 }
 
 // TestSupersedeFailures: when the old certificate of a renewal on a
@@ -106,11 +119,82 @@ func TestSupersedeFailures(t *testing.T) {
 		t.Errorf("after the client went away: old valid %v, %d new valid; want the old only", o, n)
 	}
 
-	// And then the renewal goes through, once.
+	// The revocation commits but its answer is lost: asked again,
+	// Supersede reports it committed, and the renewal goes through, once.
+	st.lostAnswers = 1
 	if rec := send(context.Background(), est.OpSimpleReenroll, old); rec.Code != 200 {
-		t.Fatalf("renewal: %d %s", rec.Code, rec.Body)
+		t.Fatalf("renewal whose revocation's answer was lost: %d %s", rec.Code, rec.Body)
 	}
 	if o, n := valid(); o || n != 1 {
 		t.Errorf("after the renewal: old valid %v, %d new valid; want one successor", o, n)
+	}
+}
+
+// TestRenewalAskedAgain: a device whose renewal was answered, on a label
+// that revokes what it renews, but whose answer was lost, has only its old,
+// revoked certificate. Asking again with the same key gets it the
+// certificate it was issued, with nothing new signed or recorded; asking
+// with another key, or after the successor was revoked, gets 403.
+func TestRenewalAskedAgain(t *testing.T) {
+	st := &supersedingStore{memStore: newMemStore()}
+	p := ca.DefaultProfiles()[0]
+	p.RevokeOnRenew = true
+	var logs syncbuf.Buffer
+	h := newInProcess(t, st, []*ca.Profile{p}, &logs)
+	key := testpki.Key(t, ca.P256)
+	csr := testpki.CSR(t, key, "device-7", nil, nil)
+	certOf := func(rec *httptest.ResponseRecorder) *x509.Certificate {
+		t.Helper()
+		if rec.Code != 200 {
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+		der, err := est.DecodeBase64(rec.Body.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs, err := est.ParseCertsOnly(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return certs[0]
+	}
+	old := certOf(h.send(context.Background(), est.OpSimpleEnroll, csr))
+	renewed := certOf(h.send(context.Background(), est.OpSimpleReenroll, csr, old))
+	records := len(st.seq)
+
+	again := certOf(h.send(context.Background(), est.OpSimpleReenroll, csr, old))
+	if !again.Equal(renewed) {
+		t.Fatalf("asked again: serial %x, want the renewal's %x", again.SerialNumber, renewed.SerialNumber)
+	}
+	if len(st.seq) != records {
+		t.Errorf("asking again recorded %d certificates", len(st.seq)-records)
+	}
+	if !strings.Contains(logs.String(), "msg=\"sent again\"") {
+		t.Errorf("no audit line for the certificate sent again:\n%s", logs.String())
+	}
+
+	// Another key: the old certificate renews nothing more.
+	other := testpki.CSR(t, testpki.Key(t, ca.P256), "device-7", nil, nil)
+	if rec := h.send(context.Background(), est.OpSimpleReenroll, other, old); rec.Code != 403 || !strings.Contains(rec.Body.String(), "renewed already") {
+		t.Errorf("asked again with another key: %d %s, want 403", rec.Code, rec.Body)
+	}
+	// Another subject with the same key: checkRenewal refuses it.
+	renamed := testpki.CSR(t, key, "device-8", nil, nil)
+	if rec := h.send(context.Background(), est.OpSimpleReenroll, renamed, old); rec.Code != 403 {
+		t.Errorf("asked again for another subject: %d %s, want 403", rec.Code, rec.Body)
+	}
+	// simpleenroll with the revoked certificate gets nothing either.
+	if rec := h.send(context.Background(), est.OpSimpleEnroll, csr, old); rec.Code != 403 {
+		t.Errorf("simpleenroll with the superseded certificate: %d %s, want 403", rec.Code, rec.Body)
+	}
+	// The successor revoked: nothing to send again.
+	if err := st.Revoke(context.Background(), renewed.SerialNumber, 1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if rec := h.send(context.Background(), est.OpSimpleReenroll, csr, old); rec.Code != 403 {
+		t.Errorf("asked again after the successor was revoked: %d %s, want 403", rec.Code, rec.Body)
+	}
+	if len(st.seq) != records {
+		t.Errorf("refusals recorded %d certificates", len(st.seq)-records)
 	}
 }

@@ -37,7 +37,14 @@ type Record struct {
 	Revoked          bool
 	RevokedAt        time.Time // zero unless Revoked
 	RevocationReason int       // RFC 5280 CRLReason, meaningful when Revoked
+	// SupersededBy is the serial of the certificate that renewed this one
+	// and revoked it (Supersedes); nil for every other certificate.
+	SupersededBy *big.Int
 }
+
+// ReasonSuperseded is the RFC 5280 CRLReason of a certificate revoked
+// because it was renewed.
+const ReasonSuperseded = 4
 
 // ListOptions pages through records in issuance order: oldest first, or
 // newest first with Newest.
@@ -176,6 +183,9 @@ type Status struct {
 	SameDER bool
 	Revoked bool
 	Profile string
+	// SupersededBy is the certificate that renewed it and revoked it, if
+	// one did (Supersedes).
+	SupersededBy *big.Int
 }
 
 // Statuses is the optional capability of looking up only a certificate's
@@ -187,16 +197,19 @@ type Statuses interface {
 	Status(ctx context.Context, serial *big.Int, der []byte) (Status, error)
 }
 
-// Supersedes is the optional capability of revoking a certificate only if
-// it is not revoked yet, in one atomic step: of concurrent renewals of one
-// certificate on a label that revokes what it renews, exactly one may keep
-// its new certificate.
+// Supersedes is the optional capability of revoking a renewed certificate
+// only if it is not revoked yet, and recording its successor, in one atomic
+// step: of concurrent renewals of one certificate on a label that revokes
+// what it renews, exactly one may keep its new certificate.
 type Supersedes interface {
-	// RevokeIfValid revokes the certificate with serial as Revoke does and
-	// reports whether this call revoked it: false when it was revoked
-	// already (its first revocation is kept). An unknown serial is
-	// ErrNotFound.
-	RevokeIfValid(ctx context.Context, serial *big.Int, reason int, at time.Time) (bool, error)
+	// Supersede revokes the certificate with serial with reason
+	// ReasonSuperseded, recording successor as the certificate that renewed
+	// it, unless it is revoked already. It reports whether serial is now
+	// superseded by successor: true when this call revoked it and when an
+	// earlier call for the same successor did (a retry after an error that
+	// left the outcome unknown), false when it was revoked otherwise (its
+	// first revocation is kept). An unknown serial is ErrNotFound.
+	Supersede(ctx context.Context, serial, successor *big.Int, at time.Time) (bool, error)
 }
 
 // IssuanceCounts is the optional capability of counting certificates by

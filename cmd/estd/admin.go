@@ -144,6 +144,9 @@ func adminShow(ctx context.Context, w io.Writer, svc *admin.Service, arg string)
 		if rec.Revoked {
 			fmt.Fprintf(w, "revoked:     %s (%s)\n", rec.RevokedAt.Format(time.RFC3339), admin.ReasonName(rec.RevocationReason))
 		}
+		if rec.SupersededBy != nil {
+			fmt.Fprintf(w, "renewed as:  %s\n", rec.SupersededBy.Text(16))
+		}
 		return pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: rec.DER})
 	} else if !errors.Is(err, store.ErrNotFound) && !strings.Contains(err.Error(), "not a serial number") {
 		return err

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"html"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -472,6 +473,19 @@ func TestPages(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), ctype) {
 			t.Errorf("GET %s: %d %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
+	}
+	// A certificate a renewal superseded links to its successor.
+	old := &store.Record{Serial: big.NewInt(0x01d), Subject: "CN=" + deviceCN, NotBefore: f.now.Add(-100 * 24 * time.Hour),
+		NotAfter: f.now.Add(time.Hour), KeyAlgorithm: "ECDSA-P256", Profile: "tls-client", Requester: "factory-line-3",
+		AuthMethod: "basic", IssuedAt: f.now.Add(-100 * 24 * time.Hour), DER: []byte{0x30, 0}}
+	if err := f.st.Put(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := f.st.(store.Supersedes).Supersede(context.Background(), old.Serial, f.cert.SerialNumber, f.now); !ok || err != nil {
+		t.Fatalf("Supersede = %v, %v", ok, err)
+	}
+	if _, body := b.get("/certs/" + old.Serial.Text(16)); !strings.Contains(body, `id="successor" href="/certs/`+f.serial()+`"`) || !strings.Contains(body, "superseded") {
+		t.Errorf("a superseded certificate's page does not link its successor:\n%s", body)
 	}
 	_, body := b.get("/")
 	if m := regexp.MustCompile(`(src|href|action)="(https?:)?//`).FindString(body); m != "" {

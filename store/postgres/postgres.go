@@ -141,8 +141,9 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 const insertRecord = `
 INSERT INTO certificates (
 	serial, subject, sans, not_before, not_after, key_algorithm, profile,
-	requester, auth_method, issued_at, der, revoked, revoked_at, revocation_reason
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	requester, auth_method, issued_at, der, revoked, revoked_at, revocation_reason,
+	superseded_by
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 
 // Put records rec. It returns an error wrapping store.ErrDuplicate if the
 // serial is already recorded. When Put returns nil the record is committed
@@ -171,6 +172,9 @@ func newPutItem(rec *store.Record) (putItem, error) {
 		return putItem{}, fmt.Errorf("store/postgres: put: serial %v is not positive", rec.Serial)
 	}
 	serial := serialKey(rec.Serial)
+	if rec.SupersededBy != nil && rec.SupersededBy.Sign() <= 0 {
+		return putItem{}, fmt.Errorf("store/postgres: put %s: successor %v is not positive", serial, rec.SupersededBy)
+	}
 	var times [4]time.Time
 	for i, t := range []time.Time{rec.NotBefore, rec.NotAfter, rec.IssuedAt, rec.RevokedAt} {
 		var err error
@@ -180,7 +184,8 @@ func newPutItem(rec *store.Record) (putItem, error) {
 	}
 	return putItem{serial: serial, args: []any{
 		serial, rec.Subject, nonNil(rec.SANs), times[0], times[1], rec.KeyAlgorithm, rec.Profile,
-		rec.Requester, rec.AuthMethod, times[2], nonNil(rec.DER), rec.Revoked, nullTime(times[3]), rec.RevocationReason}}, nil
+		rec.Requester, rec.AuthMethod, times[2], nonNil(rec.DER), rec.Revoked, nullTime(times[3]), rec.RevocationReason,
+		successorKey(rec.SupersededBy)}}, nil
 }
 
 // isDuplicateSerial reports whether err is PostgreSQL refusing a second
@@ -192,7 +197,8 @@ func isDuplicateSerial(err error) bool {
 
 const selectRecord = `
 SELECT seq, serial, subject, sans, not_before, not_after, key_algorithm, profile,
-	requester, auth_method, issued_at, der, revoked, revoked_at, revocation_reason
+	requester, auth_method, issued_at, der, revoked, revoked_at, revocation_reason,
+	superseded_by
 FROM certificates`
 
 // BySerial returns the record with that serial or an error wrapping
@@ -219,13 +225,19 @@ func (s *Store) Status(ctx context.Context, serial *big.Int, der []byte) (store.
 		return store.Status{}, fmt.Errorf("store/postgres: serial %v: %w", serial, store.ErrNotFound)
 	}
 	key := serialKey(serial)
-	var st store.Status
-	err := s.pool.QueryRow(ctx, `SELECT der IS NOT DISTINCT FROM $2, revoked, profile FROM certificates WHERE serial = $1`, key, der).
-		Scan(&st.SameDER, &st.Revoked, &st.Profile)
+	var (
+		st        store.Status
+		successor *string
+	)
+	err := s.pool.QueryRow(ctx, `SELECT der IS NOT DISTINCT FROM $2, revoked, profile, superseded_by FROM certificates WHERE serial = $1`, key, der).
+		Scan(&st.SameDER, &st.Revoked, &st.Profile, &successor)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Status{}, fmt.Errorf("store/postgres: serial %s: %w", key, store.ErrNotFound)
 	}
 	if err != nil {
+		return store.Status{}, fmt.Errorf("store/postgres: status of %s: %w", key, err)
+	}
+	if st.SupersededBy, err = parseSuccessor(successor); err != nil {
 		return store.Status{}, fmt.Errorf("store/postgres: status of %s: %w", key, err)
 	}
 	return st, nil
@@ -290,33 +302,38 @@ func (s *Store) CountIssued(ctx context.Context, from, to time.Time) (int64, err
 	return n, nil
 }
 
-// revokeIfValid revokes a certificate that is not revoked yet.
-const revokeIfValid = `
-UPDATE certificates SET revoked_at = $1, revocation_reason = $2, revoked = true
-WHERE serial = $3 AND NOT revoked`
+// supersede revokes a certificate that is not revoked yet as superseded
+// by a successor.
+const supersede = `
+UPDATE certificates SET revoked_at = $1, revocation_reason = $2, revoked = true, superseded_by = $3
+WHERE serial = $4 AND NOT revoked`
 
-// RevokeIfValid implements store.Supersedes.
-func (s *Store) RevokeIfValid(ctx context.Context, serial *big.Int, reason int, at time.Time) (bool, error) {
+// Supersede implements store.Supersedes.
+func (s *Store) Supersede(ctx context.Context, serial, successor *big.Int, at time.Time) (bool, error) {
 	if serial == nil || serial.Sign() <= 0 {
-		return false, fmt.Errorf("store/postgres: revoke %v: %w", serial, store.ErrNotFound)
+		return false, fmt.Errorf("store/postgres: supersede %v: %w", serial, store.ErrNotFound)
 	}
 	key := serialKey(serial)
+	if successor == nil || successor.Sign() <= 0 {
+		return false, fmt.Errorf("store/postgres: supersede %s: successor %v is not positive", key, successor)
+	}
 	at, err := checkTime(at)
 	if err != nil {
-		return false, fmt.Errorf("store/postgres: revoke %s: %w", key, err)
+		return false, fmt.Errorf("store/postgres: supersede %s: %w", key, err)
 	}
-	tag, err := s.pool.Exec(ctx, revokeIfValid, nullTime(at), reason, key)
+	tag, err := s.pool.Exec(ctx, supersede, nullTime(at), store.ReasonSuperseded, serialKey(successor), key)
 	if err != nil {
-		return false, fmt.Errorf("store/postgres: revoke %s: %w", key, err)
+		return false, fmt.Errorf("store/postgres: supersede %s: %w", key, err)
 	}
 	if tag.RowsAffected() == 1 {
 		return true, nil
 	}
-	// Revoked already, or unknown.
-	if _, err := s.BySerial(ctx, serial); err != nil {
+	// Revoked already (perhaps by an earlier call for this successor), or unknown.
+	rec, err := s.BySerial(ctx, serial)
+	if err != nil {
 		return false, err
 	}
-	return false, nil
+	return rec.SupersededBy != nil && rec.SupersededBy.Cmp(successor) == 0, nil
 }
 
 // Revoke marks the certificate revoked. It returns store.ErrNotFound for an
@@ -378,12 +395,16 @@ func scanEntry(row pgx.Row) (entry, error) {
 		rec       store.Record
 		serial    string
 		revokedAt *time.Time
+		successor *string
 	)
 	err := row.Scan(&e.seq, &serial, &rec.Subject, &rec.SANs, &rec.NotBefore, &rec.NotAfter,
 		&rec.KeyAlgorithm, &rec.Profile, &rec.Requester, &rec.AuthMethod, &rec.IssuedAt,
-		&rec.DER, &rec.Revoked, &revokedAt, &rec.RevocationReason)
+		&rec.DER, &rec.Revoked, &revokedAt, &rec.RevocationReason, &successor)
 	if err != nil {
 		return entry{}, err
+	}
+	if rec.SupersededBy, err = parseSuccessor(successor); err != nil {
+		return entry{}, fmt.Errorf("serial %s: %w", serial, err)
 	}
 	var ok bool
 	if rec.Serial, ok = new(big.Int).SetString(serial, 16); !ok {
@@ -404,6 +425,28 @@ func scanEntry(row pgx.Row) (entry, error) {
 // without leading zeros.
 func serialKey(serial *big.Int) string {
 	return serial.Text(16)
+}
+
+// successorKey is the superseded_by value of a record: NULL without a
+// successor.
+func successorKey(successor *big.Int) *string {
+	if successor == nil {
+		return nil
+	}
+	k := serialKey(successor)
+	return &k
+}
+
+// parseSuccessor decodes superseded_by.
+func parseSuccessor(s *string) (*big.Int, error) {
+	if s == nil {
+		return nil, nil
+	}
+	n, ok := new(big.Int).SetString(*s, 16)
+	if !ok || n.Sign() <= 0 {
+		return nil, fmt.Errorf("malformed superseded_by %q", *s)
+	}
+	return n, nil
 }
 
 // checkTime returns t in UTC, refusing years outside 0000-9999: those are

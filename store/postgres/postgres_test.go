@@ -139,6 +139,10 @@ func TestCheckAndMigrate(t *testing.T) {
 	if _, err := conn.Exec(ctx, `INSERT INTO schema_version (version) VALUES (1)`); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := conn.Exec(ctx, `INSERT INTO certificates (serial, subject, not_before, not_after, key_algorithm,
+		profile, requester, auth_method, issued_at, der) VALUES ('1001', 'CN=old', now(), now() + interval '1 day', 'ECDSA-P256', '', 'alice', 'basic', now(), '\x3000')`); err != nil {
+		t.Fatal(err)
+	}
 	if v, err := Check(ctx, dsn); err != nil || v != 1 {
 		t.Fatalf("Check = %d, %v; want 1, nil", v, err)
 	}
@@ -150,6 +154,19 @@ func TestCheckAndMigrate(t *testing.T) {
 	}
 	if v, err := Check(ctx, dsn); err != nil || v != latest {
 		t.Fatalf("Check = %d, %v; want %d, nil", v, err, latest)
+	}
+	// A certificate recorded at version 1 reads, and is superseded, as a
+	// new one is.
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if ok, err := s.Supersede(ctx, big.NewInt(0x1001), big.NewInt(0x2002), time.Now()); !ok || err != nil {
+		t.Fatalf("Supersede of a migrated record = %v, %v", ok, err)
+	}
+	if rec, err := s.BySerial(ctx, big.NewInt(0x1001)); err != nil || rec.Subject != "CN=old" || rec.SupersededBy == nil || rec.SupersededBy.Int64() != 0x2002 {
+		t.Fatalf("migrated record = %+v, %v", rec, err)
 	}
 }
 

@@ -68,11 +68,19 @@ func TestMigrate0003(t *testing.T) {
 		t.Fatalf("seq by serial changed:\nbefore %v\nafter  %v", before, after)
 	}
 	// The table is 0001's, column for column and constraint for
-	// constraint, without AUTOINCREMENT.
+	// constraint, without AUTOINCREMENT, and with the columns later
+	// migrations added.
 	v1 := openVersion(t, filepath.Join(t.TempDir(), "v1.db"), 1)
 	want := strings.Replace(tableBody(t, v1), " AUTOINCREMENT", "", 1)
 	v1.Close()
-	if got := tableBody(t, s.r); got != want {
+	got := tableBody(t, s.r)
+	for _, added := range []string{" , superseded_by TEXT"} { // 0005
+		if !strings.Contains(got, added) {
+			t.Errorf("certificates after the migration lacks %q", added)
+		}
+		got = strings.Replace(got, added, "", 1)
+	}
+	if got != want {
 		t.Errorf("certificates after the migration:\n%s\nwant:\n%s", got, want)
 	}
 	// The rebuilt table's WAL is checkpointed and truncated.
@@ -122,6 +130,13 @@ func TestMigrate0003(t *testing.T) {
 	}
 	if err := s.Put(t.Context(), testRecord(0x1000+1)); err == nil {
 		t.Error("a duplicate serial was recorded after the migration")
+	}
+	// A certificate recorded before schema 5 is superseded like a new one.
+	if ok, err := s.Supersede(t.Context(), big.NewInt(0x1000+2), r.Serial, revokedAt); !ok || err != nil {
+		t.Errorf("Supersede of a migrated record = %v, %v", ok, err)
+	}
+	if rec, err := s.BySerial(t.Context(), big.NewInt(0x1000+2)); err != nil || rec.SupersededBy == nil || rec.SupersededBy.Cmp(r.Serial) != 0 {
+		t.Errorf("migrated record after Supersede = %+v, %v", rec, err)
 	}
 	for what, values := range map[string]string{
 		"the serial CHECK": `'00ff', 'CN=x', '[]', '', '', '', '', '', '', '', X''`,

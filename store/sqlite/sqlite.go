@@ -225,8 +225,9 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 const insertRecord = `
 INSERT INTO certificates (
 	serial, subject, sans, not_before, not_after, key_algorithm, profile,
-	requester, auth_method, issued_at, der, revoked, revoked_at, revocation_reason
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, X''), ?, ?, ?)`
+	requester, auth_method, issued_at, der, revoked, revoked_at, revocation_reason,
+	superseded_by
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, X''), ?, ?, ?, ?)`
 
 // Put records rec. It returns an error wrapping store.ErrDuplicate if the
 // serial is already recorded. When Put returns nil the record is on disk.
@@ -239,6 +240,9 @@ func (s *Store) Put(ctx context.Context, rec *store.Record) error {
 		return fmt.Errorf("store/sqlite: put: serial %v is not positive", rec.Serial)
 	}
 	serial := serialKey(rec.Serial)
+	if rec.SupersededBy != nil && rec.SupersededBy.Sign() <= 0 {
+		return fmt.Errorf("store/sqlite: put %s: successor %v is not positive", serial, rec.SupersededBy)
+	}
 	sans, err := encodeSANs(rec.SANs)
 	if err != nil {
 		return fmt.Errorf("store/sqlite: put %s: %w", serial, err)
@@ -254,7 +258,8 @@ func (s *Store) Put(ctx context.Context, rec *store.Record) error {
 	}
 	err = s.puts.Put(ctx, []any{
 		serial, rec.Subject, sans, times[0], times[1], rec.KeyAlgorithm, rec.Profile,
-		rec.Requester, rec.AuthMethod, times[2], rec.DER, rec.Revoked, times[3], rec.RevocationReason})
+		rec.Requester, rec.AuthMethod, times[2], rec.DER, rec.Revoked, times[3], rec.RevocationReason,
+		successorKey(rec.SupersededBy)})
 	if isUniqueViolation(err) {
 		return fmt.Errorf("store/sqlite: put %s: %w", serial, store.ErrDuplicate)
 	}
@@ -280,7 +285,8 @@ func isUniqueViolation(err error) bool {
 
 const selectRecord = `
 SELECT seq, serial, subject, sans, not_before, not_after, key_algorithm, profile,
-	requester, auth_method, issued_at, der, revoked, revoked_at, revocation_reason
+	requester, auth_method, issued_at, der, revoked, revoked_at, revocation_reason,
+	superseded_by
 FROM certificates`
 
 const selectBySerial = selectRecord + ` WHERE serial = ?`
@@ -327,7 +333,7 @@ func (s *Store) lookup(ctx context.Context) (context.Context, func(), error) {
 
 // selectStatus compares the DER in the database: the record's columns are
 // neither copied out nor decoded.
-const selectStatus = `SELECT der IS ?, revoked, profile FROM certificates WHERE serial = ?`
+const selectStatus = `SELECT der IS ?, revoked, profile, superseded_by FROM certificates WHERE serial = ?`
 
 // Status implements store.Statuses.
 func (s *Store) Status(ctx context.Context, serial *big.Int, der []byte) (store.Status, error) {
@@ -340,12 +346,18 @@ func (s *Store) Status(ctx context.Context, serial *big.Int, der []byte) (store.
 		return store.Status{}, fmt.Errorf("store/sqlite: status of %s: %w", key, err)
 	}
 	defer release()
-	var st store.Status
-	err = s.status.QueryRowContext(lctx, der, key).Scan(&st.SameDER, &st.Revoked, &st.Profile)
+	var (
+		st        store.Status
+		successor sql.NullString
+	)
+	err = s.status.QueryRowContext(lctx, der, key).Scan(&st.SameDER, &st.Revoked, &st.Profile, &successor)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Status{}, fmt.Errorf("store/sqlite: serial %s: %w", key, store.ErrNotFound)
 	}
 	if err != nil {
+		return store.Status{}, fmt.Errorf("store/sqlite: status of %s: %w", key, err)
+	}
+	if st.SupersededBy, err = parseSuccessor(successor); err != nil {
 		return store.Status{}, fmt.Errorf("store/sqlite: status of %s: %w", key, err)
 	}
 	return st, nil
@@ -426,37 +438,42 @@ func (s *Store) CountIssued(ctx context.Context, from, to time.Time) (int64, err
 	return n, nil
 }
 
-// revokeIfValid revokes a certificate that is not revoked yet.
-const revokeIfValid = `
-UPDATE certificates SET revoked_at = ?, revocation_reason = ?, revoked = 1
+// supersede revokes a certificate that is not revoked yet as superseded
+// by a successor.
+const supersede = `
+UPDATE certificates SET revoked_at = ?, revocation_reason = ?, revoked = 1, superseded_by = ?
 WHERE serial = ? AND revoked = 0`
 
-// RevokeIfValid implements store.Supersedes.
-func (s *Store) RevokeIfValid(ctx context.Context, serial *big.Int, reason int, at time.Time) (bool, error) {
+// Supersede implements store.Supersedes.
+func (s *Store) Supersede(ctx context.Context, serial, successor *big.Int, at time.Time) (bool, error) {
 	if serial == nil || serial.Sign() <= 0 {
-		return false, fmt.Errorf("store/sqlite: revoke %v: %w", serial, store.ErrNotFound)
+		return false, fmt.Errorf("store/sqlite: supersede %v: %w", serial, store.ErrNotFound)
 	}
 	key := serialKey(serial)
+	if successor == nil || successor.Sign() <= 0 {
+		return false, fmt.Errorf("store/sqlite: supersede %s: successor %v is not positive", key, successor)
+	}
 	revokedAt, err := formatTime(at)
 	if err != nil {
-		return false, fmt.Errorf("store/sqlite: revoke %s: %w", key, err)
+		return false, fmt.Errorf("store/sqlite: supersede %s: %w", key, err)
 	}
 	var revokedAtArg any = revokedAt
 	if at.IsZero() {
 		revokedAtArg = nil
 	}
-	res, err := s.w.ExecContext(ctx, revokeIfValid, revokedAtArg, reason, key)
+	res, err := s.w.ExecContext(ctx, supersede, revokedAtArg, store.ReasonSuperseded, serialKey(successor), key)
 	if err != nil {
-		return false, fmt.Errorf("store/sqlite: revoke %s: %w", key, err)
+		return false, fmt.Errorf("store/sqlite: supersede %s: %w", key, err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		return n == 1, err
 	}
-	// Revoked already, or unknown.
-	if _, err := s.BySerial(ctx, serial); err != nil {
+	// Revoked already (perhaps by an earlier call for this successor), or unknown.
+	rec, err := s.BySerial(ctx, serial)
+	if err != nil {
 		return false, err
 	}
-	return false, nil
+	return rec.SupersededBy != nil && rec.SupersededBy.Cmp(successor) == 0, nil
 }
 
 // Revoke marks the certificate revoked at the given time with an RFC 5280
@@ -518,13 +535,16 @@ func scanEntry(row interface{ Scan(...any) error }) (entry, error) {
 		e                                           entry
 		rec                                         store.Record
 		serial, sans, notBefore, notAfter, issuedAt string
-		revokedAt                                   sql.NullString
+		revokedAt, successor                        sql.NullString
 	)
 	err := row.Scan(&e.seq, &serial, &rec.Subject, &sans, &notBefore, &notAfter,
 		&rec.KeyAlgorithm, &rec.Profile, &rec.Requester, &rec.AuthMethod, &issuedAt,
-		&rec.DER, &rec.Revoked, &revokedAt, &rec.RevocationReason)
+		&rec.DER, &rec.Revoked, &revokedAt, &rec.RevocationReason, &successor)
 	if err != nil {
 		return entry{}, err
+	}
+	if rec.SupersededBy, err = parseSuccessor(successor); err != nil {
+		return entry{}, fmt.Errorf("serial %s: %w", serial, err)
 	}
 	var ok bool
 	if rec.Serial, ok = new(big.Int).SetString(serial, 16); !ok {
@@ -557,6 +577,27 @@ func scanEntry(row interface{ Scan(...any) error }) (entry, error) {
 // without leading zeros.
 func serialKey(serial *big.Int) string {
 	return serial.Text(16)
+}
+
+// successorKey is the superseded_by value of a record: NULL without a
+// successor.
+func successorKey(successor *big.Int) any {
+	if successor == nil {
+		return nil
+	}
+	return serialKey(successor)
+}
+
+// parseSuccessor decodes superseded_by.
+func parseSuccessor(s sql.NullString) (*big.Int, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	n, ok := new(big.Int).SetString(s.String, 16)
+	if !ok || n.Sign() <= 0 {
+		return nil, fmt.Errorf("malformed superseded_by %q", s.String)
+	}
+	return n, nil
 }
 
 func formatTime(t time.Time) (string, error) {

@@ -62,7 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListNewest", testListNewest},
 		{"ListLimits", testListLimits},
 		{"Revoke", testRevoke},
-		{"RevokeIfValid", testRevokeIfValid},
+		{"Supersede", testSupersede},
 		{"CountIssued", testCountIssued},
 		{"ConcurrentPut", testConcurrentPut},
 		{"ConcurrentDuplicate", testConcurrentDuplicate},
@@ -202,7 +202,8 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	revoked.KeyAlgorithm = "RSA-2048"
 	revoked.Revoked = true
 	revoked.RevokedAt = baseTime.Add(time.Hour)
-	revoked.RevocationReason = 4
+	revoked.RevocationReason = store.ReasonSuperseded
+	revoked.SupersededBy = new(big.Int).Lsh(big.NewInt(0xabc), 140)
 
 	// 802.1AR's "no well-defined expiration", the earliest UTCTime, a
 	// one-byte serial, no SANs, and times given in another zone.
@@ -433,9 +434,11 @@ func testCountIssued(t *testing.T, s store.Store) {
 	}
 }
 
-// testRevokeIfValid: of concurrent attempts to revoke one certificate only
-// if it is valid, exactly one does; the first revocation is kept.
-func testRevokeIfValid(t *testing.T, s store.Store) {
+// testSupersede: of concurrent renewals superseding one certificate,
+// exactly one does; the first revocation and its successor are kept; a
+// retry for the same successor reports success; Status and BySerial name
+// the successor.
+func testSupersede(t *testing.T, s store.Store) {
 	sup, ok := s.(store.Supersedes)
 	if !ok {
 		t.Skip("the store does not implement store.Supersedes")
@@ -445,37 +448,74 @@ func testRevokeIfValid(t *testing.T, s store.Store) {
 	mustPut(t, s, r)
 	at := baseTime.Add(3 * time.Hour)
 	const n = 16
+	successor := func(i int) *big.Int { return big.NewInt(int64(0x5000 + i)) }
 	results := make(chan error, n)
-	var wins atomic.Int32
+	winner := make(chan int, n)
 	for i := range n {
 		go func() {
-			ok, err := sup.RevokeIfValid(ctx, r.Serial, 4, at.Add(time.Duration(i)*time.Second))
+			ok, err := sup.Supersede(ctx, r.Serial, successor(i), at.Add(time.Duration(i)*time.Second))
 			if ok {
-				wins.Add(1)
+				winner <- i
 			}
 			results <- err
 		}()
 	}
 	for range n {
 		if err := <-results; err != nil {
-			t.Fatalf("RevokeIfValid: %v", err)
+			t.Fatalf("Supersede: %v", err)
 		}
 	}
-	if w := wins.Load(); w != 1 {
-		t.Fatalf("%d of %d concurrent RevokeIfValid revoked the certificate, want exactly 1", w, n)
+	close(winner)
+	var wins []int
+	for i := range winner {
+		wins = append(wins, i)
 	}
+	if len(wins) != 1 {
+		t.Fatalf("%d of %d concurrent Supersede revoked the certificate (%v), want exactly 1", len(wins), n, wins)
+	}
+	w := wins[0]
 	got, err := s.BySerial(ctx, r.Serial)
-	if err != nil || !got.Revoked || got.RevocationReason != 4 || got.RevokedAt.Before(at) || got.RevokedAt.After(at.Add(n*time.Second)) {
-		t.Fatalf("after RevokeIfValid: %+v, %v", got, err)
+	if err != nil || !got.Revoked || got.RevocationReason != store.ReasonSuperseded || !got.RevokedAt.Equal(at.Add(time.Duration(w)*time.Second)) {
+		t.Fatalf("after Supersede: %+v, %v; want revoked as superseded at the winner's time", got, err)
 	}
-	if ok, err := sup.RevokeIfValid(ctx, r.Serial, 1, at); ok || err != nil {
-		t.Errorf("RevokeIfValid of a revoked certificate = %v, %v; want false, nil", ok, err)
+	if got.SupersededBy == nil || got.SupersededBy.Cmp(successor(w)) != 0 {
+		t.Fatalf("SupersededBy = %v, want the winner's successor %v", got.SupersededBy, successor(w))
 	}
-	if again, _ := s.BySerial(ctx, r.Serial); again.RevocationReason != 4 || !again.RevokedAt.Equal(got.RevokedAt) {
+	if st, ok := s.(store.Statuses); ok {
+		if status, err := st.Status(ctx, r.Serial, r.DER); err != nil || !status.Revoked || status.SupersededBy == nil || status.SupersededBy.Cmp(successor(w)) != 0 {
+			t.Fatalf("Status after Supersede = %+v, %v; want revoked, superseded by %v", status, err, successor(w))
+		}
+	}
+	// A retry for the winner's successor learns that it won; any other
+	// successor, that it did not. Neither changes the revocation.
+	if ok, err := sup.Supersede(ctx, r.Serial, successor(w), at.Add(time.Hour)); !ok || err != nil {
+		t.Errorf("Supersede again for the same successor = %v, %v; want true, nil", ok, err)
+	}
+	if ok, err := sup.Supersede(ctx, r.Serial, successor(w+1), at); ok || err != nil {
+		t.Errorf("Supersede of a superseded certificate for another successor = %v, %v; want false, nil", ok, err)
+	}
+	if again, _ := s.BySerial(ctx, r.Serial); !again.RevokedAt.Equal(got.RevokedAt) || again.SupersededBy.Cmp(successor(w)) != 0 {
 		t.Errorf("the first revocation was not kept: %+v", again)
 	}
-	if _, err := sup.RevokeIfValid(ctx, big.NewInt(0x7777777), 4, at); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("RevokeIfValid of an unknown serial: %v, want ErrNotFound", err)
+	// A certificate revoked otherwise is superseded by nobody.
+	other := newRecord(2)
+	mustPut(t, s, other)
+	if err := s.Revoke(ctx, other.Serial, 1, at); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := sup.Supersede(ctx, other.Serial, successor(0), at); ok || err != nil {
+		t.Errorf("Supersede of a revoked certificate = %v, %v; want false, nil", ok, err)
+	}
+	if again, _ := s.BySerial(ctx, other.Serial); again.RevocationReason != 1 || again.SupersededBy != nil {
+		t.Errorf("Supersede changed an earlier revocation: %+v", again)
+	}
+	if _, err := sup.Supersede(ctx, big.NewInt(0x7777777), successor(0), at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Supersede of an unknown serial: %v, want ErrNotFound", err)
+	}
+	for _, bad := range []*big.Int{nil, big.NewInt(0), big.NewInt(-1)} {
+		if _, err := sup.Supersede(ctx, other.Serial, bad, at); err == nil {
+			t.Errorf("Supersede with successor %v succeeded", bad)
+		}
 	}
 }
 
@@ -774,6 +814,10 @@ func checkRecord(t *testing.T, what string, got, want *store.Record) {
 	if got.RevocationReason != want.RevocationReason {
 		diff("RevocationReason", got.RevocationReason, want.RevocationReason)
 	}
+	if (got.SupersededBy == nil) != (want.SupersededBy == nil) ||
+		got.SupersededBy != nil && got.SupersededBy.Cmp(want.SupersededBy) != 0 {
+		diff("SupersededBy", got.SupersededBy, want.SupersededBy)
+	}
 }
 
 func cloneRecord(r *store.Record) *store.Record {
@@ -781,5 +825,8 @@ func cloneRecord(r *store.Record) *store.Record {
 	c.Serial = new(big.Int).Set(r.Serial)
 	c.SANs = slices.Clone(r.SANs)
 	c.DER = bytes.Clone(r.DER)
+	if r.SupersededBy != nil {
+		c.SupersededBy = new(big.Int).Set(r.SupersededBy)
+	}
 	return &c
 }
