@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ocsp"
-	"golang.org/x/time/rate"
 
+	"github.com/estkit/estkit/internal/logsample"
 	"github.com/estkit/estkit/store"
 )
 
@@ -50,7 +50,7 @@ type Revocation struct {
 	crlMade time.Time
 
 	// refusals samples the log lines of refused requests.
-	refusals rate.Sometimes
+	refusals *logsample.Sampler
 }
 
 // NewRevocation returns the handler. The store must list revocations.
@@ -66,7 +66,7 @@ func NewRevocation(issuer *x509.Certificate, signer crypto.Signer, st store.Stor
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Revocation{issuer: issuer, signer: signer, store: st, revs: revs, clock: clock, log: log,
-		refusals: rate.Sometimes{First: 10, Interval: time.Second}}, nil
+		refusals: logsample.New(10, time.Second)}, nil
 }
 
 // ServeHTTP serves /crl and /ocsp.
@@ -109,10 +109,11 @@ func (v *Revocation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // not logged: OCSP traffic can be heavy, and every answer is what the store
 // says.
 // The listener is plain HTTP without authentication: anyone can send it
-// junk, so these lines are sampled (the first ten, then one a second).
+// junk, so these lines are sampled (the first ten, then one a second, with
+// the number left out).
 func (v *Revocation) refused(r *http.Request, reason string) {
-	v.refusals.Do(func() {
-		v.log.Info("revocation listener: refused", "method", r.Method, "path", clipPath(r.URL.Path), "remote", r.RemoteAddr, "reason", reason)
+	v.refusals.Do(func(skipped int64) {
+		v.log.Info("revocation listener: refused", "method", r.Method, "path", clipPath(r.URL.Path), "remote", r.RemoteAddr, "reason", reason, "not_logged_before", skipped)
 	})
 }
 

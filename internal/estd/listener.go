@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
+	"github.com/estkit/estkit/internal/logsample"
 	"github.com/estkit/estkit/server"
 )
 
@@ -57,9 +57,9 @@ type tlsListener struct {
 	lm         *listenerMetrics
 	log        *slog.Logger
 	// failures samples the log lines of failed handshakes: anyone can
-	// fail one, so the first ten are logged, then one a second; the
-	// metric counts them all.
-	failures rate.Sometimes
+	// fail one, so the first ten are logged, then one a second, with
+	// the number left out; the metric counts them all.
+	failures *logsample.Sampler
 
 	ctx    context.Context // cancelled by Close: ends handshakes and waits
 	cancel context.CancelFunc
@@ -99,7 +99,7 @@ func newTLSListener(ln net.Listener, srv *http.Server, lim Limits, m *server.Met
 		metrics:    m,
 		lm:         lm,
 		log:        log,
-		failures:   rate.Sometimes{First: 10, Interval: time.Second},
+		failures:   logsample.New(10, time.Second),
 		ctx:        ctx,
 		cancel:     cancel,
 		ready:      make(chan net.Conn),
@@ -202,8 +202,8 @@ func (l *tlsListener) handshake(c net.Conn) {
 	if err != nil && l.ctx.Err() == nil { // a shutdown is not the client's failure
 		reason := handshakeReason(err)
 		l.metrics.HandshakeFailure(reason)
-		l.failures.Do(func() {
-			l.log.Info("TLS handshake failed", "remote", c.RemoteAddr().String(), "reason", reason, "detail", err.Error())
+		l.failures.Do(func(skipped int64) {
+			l.log.Info("TLS handshake failed", "remote", c.RemoteAddr().String(), "reason", reason, "detail", err.Error(), "not_logged_before", skipped)
 		})
 	}
 	if err != nil {

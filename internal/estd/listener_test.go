@@ -296,7 +296,7 @@ func TestHandshakeFailureReasons(t *testing.T) {
 	}
 	// An operator looking for why a device cannot connect finds it in
 	// the log (sampled: the first ten, then one a second).
-	if logs := d.logs.String(); !strings.Contains(logs, "TLS handshake failed") || !strings.Contains(logs, "reason=protocol_version") {
+	if logs := d.logs.String(); !strings.Contains(logs, "TLS handshake failed") || !strings.Contains(logs, "reason=protocol_version") || !strings.Contains(logs, "not_logged_before=0") {
 		t.Errorf("handshake failures not logged:\n%s", logs)
 	}
 }
