@@ -20,6 +20,10 @@ type Limits struct {
 	// 4096); MaxHandshakes caps TLS handshakes in progress (default 256).
 	MaxConnections int `yaml:"max_connections"`
 	MaxHandshakes  int `yaml:"max_handshakes"`
+	// MaxConnectionsPerIP caps the open connections of one client address,
+	// IPv6 by /64 (default 1024, a quarter of max_connections); -1 switches it off, as behind a TCP proxy
+	// that hides client addresses.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 }
 
 // RateLimit is one token bucket of the limits: section.
@@ -56,6 +60,9 @@ func (l Limits) check() []error {
 	}
 	if l.MaxConnections < 0 || l.MaxConnections > 1<<20 {
 		errs = append(errs, fmt.Errorf("limits.max_connections: %d is outside 1..1048576 (0 keeps the default)", l.MaxConnections))
+	}
+	if l.MaxConnectionsPerIP < -1 || l.MaxConnectionsPerIP > 1<<20 {
+		errs = append(errs, fmt.Errorf("limits.max_connections_per_ip: %d is outside 1..1048576 (0 keeps the default, -1 switches it off)", l.MaxConnectionsPerIP))
 	}
 	if l.MaxHandshakes < 0 || l.MaxHandshakes > 1<<16 {
 		errs = append(errs, fmt.Errorf("limits.max_handshakes: %d is outside 1..65536 (0 keeps the default)", l.MaxHandshakes))

@@ -14,6 +14,7 @@ limits:
   auth_failures_per_ip: {off: true}
   auth_failures_per_user: {burst: 5, every: 1m}
   max_connections: 100
+  max_connections_per_ip: -1
   max_handshakes: 10
 `))
 	if err != nil {
@@ -26,7 +27,7 @@ limits:
 	if got := c.Limits.Auth(); got != want {
 		t.Errorf("Auth() = %+v, want %+v", got, want)
 	}
-	if c.Limits.MaxConnections != 100 || c.Limits.MaxHandshakes != 10 {
+	if c.Limits.MaxConnections != 100 || c.Limits.MaxHandshakes != 10 || c.Limits.MaxConnectionsPerIP != -1 {
 		t.Errorf("caps %+v", c.Limits)
 	}
 	if (Default().Limits != Limits{}) {
@@ -37,13 +38,14 @@ limits:
 limits:
   auth_failures_per_ip: {burst: -1, every: 1ms}
   max_connections: -5
+  max_connections_per_ip: -2
   max_handshakes: 100000
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	msg := c.Validate().Error()
-	for _, want := range []string{"limits.auth_failures_per_ip.burst", "limits.auth_failures_per_ip.every", "limits.max_connections", "limits.max_handshakes"} {
+	for _, want := range []string{"limits.auth_failures_per_ip.burst", "limits.auth_failures_per_ip.every", "limits.max_connections:", "limits.max_connections_per_ip", "limits.max_handshakes"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("Validate does not name %s:\n%s", want, msg)
 		}

@@ -177,9 +177,10 @@ func run(ctx context.Context, args []string, e env) int {
 		OCSPURL:         cfg.OCSPURL,
 		StoreDSN:        cfg.Store.Postgres(),
 		Timeouts:        cfg.Timeouts.Server(),
-		Limits:          estd.Limits{MaxConnections: cfg.Limits.MaxConnections, MaxHandshakes: cfg.Limits.MaxHandshakes, Auth: cfg.Limits.Auth()},
-		Key:             estd.KeyOptions{Ref: cfg.CAKey, PassphraseFile: cfg.CAKeyPassphraseFile},
-		Logger:          logger,
+		Limits: estd.Limits{MaxConnections: cfg.Limits.MaxConnections, MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
+			MaxHandshakes: cfg.Limits.MaxHandshakes, Auth: cfg.Limits.Auth()},
+		Key:    estd.KeyOptions{Ref: cfg.CAKey, PassphraseFile: cfg.CAKeyPassphraseFile},
+		Logger: logger,
 	})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "estd: %v\n", err)

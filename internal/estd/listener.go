@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -22,8 +23,9 @@ import (
 
 // Defaults of Limits.
 const (
-	DefaultMaxConnections = 4096
-	DefaultMaxHandshakes  = 256
+	DefaultMaxConnections      = 4096
+	DefaultMaxHandshakes       = 256
+	DefaultMaxConnectionsPerIP = 1024
 )
 
 // Limits bound what the EST listener takes on. Zero fields take the defaults.
@@ -31,6 +33,12 @@ type Limits struct {
 	// MaxConnections caps open connections; one more is accepted and closed
 	// at once.
 	MaxConnections int
+	// MaxConnectionsPerIP caps the open connections of one client address
+	// (an IPv6 address by its /64), so that one client cannot take every
+	// connection; one more is accepted and closed at once. Negative
+	// switches it off: behind a TCP proxy that hides client addresses
+	// every client has the proxy's.
+	MaxConnectionsPerIP int
 	// MaxHandshakes caps TLS handshakes in progress. A connection waits for
 	// a slot as long as a handshake may take, then is closed.
 	MaxHandshakes int
@@ -52,6 +60,7 @@ type tlsListener struct {
 	config     *tls.Config
 	timeout    time.Duration
 	conns      chan struct{} // a token per open connection
+	perIP      *addrCounts   // open connections by client address; nil when uncapped
 	handshakes chan struct{} // a token per handshake in progress
 	metrics    *server.Metrics
 	lm         *listenerMetrics
@@ -60,6 +69,9 @@ type tlsListener struct {
 	// fail one, so the first ten are logged, then one a second, with
 	// the number left out; the metric counts them all.
 	failures *logsample.Sampler
+	// capped samples the log lines of connections refused by the
+	// per-address cap.
+	capped *logsample.Sampler
 
 	ctx    context.Context // cancelled by Close: ends handshakes and waits
 	cancel context.CancelFunc
@@ -89,17 +101,26 @@ func newTLSListener(ln net.Listener, srv *http.Server, lim Limits, m *server.Met
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
+	var perIP *addrCounts
+	switch {
+	case lim.MaxConnectionsPerIP == 0:
+		perIP = &addrCounts{max: DefaultMaxConnectionsPerIP, n: map[netip.Prefix]int{}}
+	case lim.MaxConnectionsPerIP > 0:
+		perIP = &addrCounts{max: lim.MaxConnectionsPerIP, n: map[netip.Prefix]int{}}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &tlsListener{
 		inner:      ln,
 		config:     srv.TLSConfig,
 		timeout:    timeout,
 		conns:      make(chan struct{}, maxConns),
+		perIP:      perIP,
 		handshakes: make(chan struct{}, maxHS),
 		metrics:    m,
 		lm:         lm,
 		log:        log,
 		failures:   logsample.New(10, time.Second),
+		capped:     logsample.New(1, 10*time.Second),
 		ctx:        ctx,
 		cancel:     cancel,
 		ready:      make(chan net.Conn),
@@ -167,9 +188,20 @@ func (l *tlsListener) acceptLoop() {
 			c.Close()
 			continue
 		}
+		addr, ok := l.perIP.take(c.RemoteAddr())
+		if !ok {
+			<-l.conns
+			l.lm.refuse("max_connections_per_ip")
+			l.capped.Do(func(skipped int64) {
+				l.log.Warn("connection refused: this client address has too many open connections (limits.max_connections_per_ip)",
+					"remote", c.RemoteAddr().String(), "open", l.perIP.max, "not_logged_before", skipped)
+			})
+			c.Close()
+			continue
+		}
 		l.lm.open.Inc()
 		l.wg.Add(1)
-		go l.handshake(&slotConn{Conn: c, release: func() { <-l.conns; l.lm.open.Dec() }})
+		go l.handshake(&slotConn{Conn: c, release: func() { l.perIP.give(addr); <-l.conns; l.lm.open.Dec() }})
 	}
 }
 
@@ -265,6 +297,53 @@ func handshakeReason(err error) string {
 	return "other"
 }
 
+// addrCounts counts open connections by client address, an IPv6 address by
+// its /64 (one host can have all of its /64).
+type addrCounts struct {
+	max int
+	mu  sync.Mutex
+	n   map[netip.Prefix]int
+}
+
+// take counts one more connection from remote and reports whether it is
+// within the cap. A nil addrCounts caps nothing; so does an address that
+// is not IP (a Unix socket).
+func (a *addrCounts) take(remote net.Addr) (netip.Prefix, bool) {
+	if a == nil {
+		return netip.Prefix{}, true
+	}
+	ap, err := netip.ParseAddrPort(remote.String())
+	if err != nil {
+		return netip.Prefix{}, true
+	}
+	ip, bits := ap.Addr().Unmap(), 32
+	if ip.Is6() {
+		bits = 64
+	}
+	key, _ := ip.Prefix(bits)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n[key] >= a.max {
+		return netip.Prefix{}, false
+	}
+	a.n[key]++
+	return key, true
+}
+
+// give counts a connection take let through as closed.
+func (a *addrCounts) give(key netip.Prefix) {
+	if a == nil || !key.IsValid() {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n[key] <= 1 {
+		delete(a.n, key)
+	} else {
+		a.n[key]--
+	}
+}
+
 // slotConn gives back its connection slot when closed, once.
 type slotConn struct {
 	net.Conn
@@ -300,7 +379,7 @@ func listenerMetricsNamed(reg prometheus.Registerer, prefix, listener string) *l
 	return &listenerMetrics{
 		refused: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: prefix + "connections_refused_total",
-			Help: "Connections to " + listener + " closed unserved because a cap was reached, by cap (max_connections, max_handshakes).",
+			Help: "Connections to " + listener + " closed unserved because a cap was reached, by cap (max_connections, max_connections_per_ip, max_handshakes).",
 		}, []string{"reason"})),
 		open: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: prefix + "connections_open", Help: "Open connections to " + listener + ".",

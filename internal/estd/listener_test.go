@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -329,5 +330,93 @@ func TestHandshakeReason(t *testing.T) {
 		if got := handshakeReason(c.err); got != c.want {
 			t.Errorf("handshakeReason(%v) = %q, want %q", c.err, got, c.want)
 		}
+	}
+}
+
+// TestConnectionCapPerIP: with room for two connections per client
+// address, a third from the same address is accepted and closed at once,
+// counted, while another address is served; once one closes, the first
+// address is served again.
+func TestConnectionCapPerIP(t *testing.T) {
+	d := startDaemon(t, Limits{MaxConnectionsPerIP: 2})
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", d.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	eventually(t, "two open connections", func() bool { return d.metric(t, "estd_connections_open") == 2 })
+
+	extra, err := net.Dial("tcp", d.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("third connection from one address: read %v, want it closed by the server", err)
+	}
+	if n := d.metric(t, `estd_connections_refused_total{reason="max_connections_per_ip"}`); n != 1 {
+		t.Errorf("refused connections counted %v, want 1", n)
+	}
+	if logs := d.logs.String(); !strings.Contains(logs, "max_connections_per_ip") {
+		t.Errorf("the refusal was not logged:\n%s", logs)
+	}
+
+	get := func(local string) (int, error) {
+		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dialer.DialContext, TLSClientConfig: &tls.Config{RootCAs: d.roots()}}}
+		defer c.CloseIdleConnections()
+		resp, err := c.Get("https://" + d.addr + est.Path("", est.OpCACerts))
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if host, _, _ := net.SplitHostPort(d.addr); host == "127.0.0.1" {
+		if st, err := get("127.0.0.2"); err != nil || st != 200 {
+			t.Errorf("cacerts from another address: %d, %v", st, err)
+		}
+	}
+	held[0].Close()
+	eventually(t, "a free slot for the address", func() bool { return d.metric(t, "estd_connections_open") == 1 })
+	if st, err := get(""); err != nil || st != 200 {
+		t.Fatalf("cacerts after a slot freed: %d, %v", st, err)
+	}
+}
+
+func TestAddrCounts(t *testing.T) {
+	a := &addrCounts{max: 2, n: map[netip.Prefix]int{}}
+	take := func(s string) bool {
+		_, ok := a.take(net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s)))
+		return ok
+	}
+	// One IPv6 /64 is one client; an IPv4-mapped address is its IPv4 one.
+	if !take("[2001:db8:1:2::1]:1") || !take("[2001:db8:1:2:ffff::9]:2") || take("[2001:db8:1:2::77]:3") {
+		t.Error("addresses of one /64 not counted together")
+	}
+	if !take("[2001:db8:1:3::1]:1") {
+		t.Error("another /64 refused")
+	}
+	if !take("192.0.2.1:1") || !take("[::ffff:192.0.2.1]:2") || take("192.0.2.1:3") {
+		t.Error("an IPv4-mapped address not counted as its IPv4 address")
+	}
+	key, _ := netip.MustParseAddr("192.0.2.1").Prefix(32)
+	a.give(key)
+	if !take("192.0.2.1:4") {
+		t.Error("a closed connection's slot was not given back")
+	}
+	a.give(key)
+	a.give(key)
+	if len(a.n) != 2 { // the two /64s; the IPv4 address has none open
+		t.Errorf("counts left: %v", a.n)
+	}
+	var uncapped *addrCounts
+	if _, ok := uncapped.take(&net.TCPAddr{IP: net.IPv4(192, 0, 2, 9)}); !ok {
+		t.Error("a nil addrCounts refused")
 	}
 }
