@@ -11,6 +11,14 @@ import (
 	"github.com/estkit/estkit/auth"
 )
 
+// DefaultMaxPending is how many requests a label holds for an operator
+// when its profile does not say: more than anyone reviews, few enough that
+// a leaked credential cannot fill the database with requests.
+const DefaultMaxPending = 10000
+
+// MaxPendingLimit bounds the pending-request caps of a profile.
+const MaxPendingLimit = 1_000_000
+
 // Profile is what one CA label may issue, and to whom (RFC 7030 3.2.2: a label
 // selects a CA policy).
 type Profile struct {
@@ -45,6 +53,13 @@ type Profile struct {
 	// operator approves them (RFC 7030 4.2.3: 202 Accepted with Retry-After).
 	// Renewals by a certificate this CA issued are not held.
 	ManualApproval bool
+	// MaxPending caps the requests of this label waiting for an operator:
+	// 0 means DefaultMaxPending, negative no cap. MaxPendingPerRequester
+	// caps those of one requester (a Basic user name or a certificate
+	// subject): 0 or negative means no cap. A new request over a cap gets
+	// 503 with Retry-After.
+	MaxPending             int
+	MaxPendingPerRequester int
 	// RevokeOnRenew revokes the certificate being renewed once its
 	// successor is issued (reason superseded).
 	RevokeOnRenew bool
@@ -120,6 +135,9 @@ func (p *Profile) Check() error {
 		if !m.Valid() {
 			return fmt.Errorf("profile %q: unknown authentication method %q", p.Name, m)
 		}
+	}
+	if p.MaxPending > MaxPendingLimit || p.MaxPendingPerRequester > MaxPendingLimit {
+		return fmt.Errorf("profile %q: pending-request caps above %d", p.Name, MaxPendingLimit)
 	}
 	if p.RequirePoPLink && p.ManualApproval {
 		// The CSR polled for later travels on another connection, linked
@@ -204,4 +222,17 @@ func mustOID(oid asn1.ObjectIdentifier) asn1.RawValue {
 		panic(err)
 	}
 	return asn1.RawValue{FullBytes: der}
+}
+
+// PendingLimits returns the caps on requests of the label waiting for an
+// operator, as the store counts them.
+func (p *Profile) PendingLimits() (perLabel, perRequester int) {
+	perLabel = p.MaxPending
+	switch {
+	case perLabel == 0:
+		perLabel = DefaultMaxPending
+	case perLabel < 0:
+		perLabel = 0
+	}
+	return perLabel, max(p.MaxPendingPerRequester, 0)
 }

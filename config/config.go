@@ -161,6 +161,11 @@ type Profile struct {
 	ServerKeyGen bool     `yaml:"serverkeygen"`
 	// ManualApproval holds enrollments for an operator (RFC 7030 4.2.3).
 	ManualApproval bool `yaml:"manual_approval"`
+	// MaxPending caps the requests waiting for an operator (default
+	// 10000; -1: no cap); MaxPendingPerRequester those of one requester
+	// (default: no cap).
+	MaxPending             int `yaml:"max_pending"`
+	MaxPendingPerRequester int `yaml:"max_pending_per_requester"`
 	// RevokeOnRenew revokes a certificate once its renewal is issued.
 	RevokeOnRenew bool      `yaml:"revoke_on_renew"`
 	CSRAttrs      []CSRAttr `yaml:"csrattrs"`
@@ -454,6 +459,7 @@ func (p Profile) toCA() (*ca.Profile, error) {
 		RequireSAN:     p.RequireSAN,
 		ServerKeyGen:   p.ServerKeyGen,
 		ManualApproval: p.ManualApproval,
+		MaxPending:     p.MaxPending,
 		RevokeOnRenew:  p.RevokeOnRenew,
 		FullCMC:        p.FullCMC,
 		RequirePoPLink: p.RequirePoPLink,
@@ -461,6 +467,10 @@ func (p Profile) toCA() (*ca.Profile, error) {
 	}
 	if p.ManufacturerBinding != "none" {
 		cp.ManufacturerBinding = ca.Binding(p.ManufacturerBinding)
+	}
+	cp.MaxPendingPerRequester = p.MaxPendingPerRequester
+	if p.MaxPending < -1 || p.MaxPendingPerRequester < 0 {
+		return nil, fmt.Errorf("label %q: max_pending must be -1 (no cap) or more, max_pending_per_requester 0 (no cap) or more", p.Label)
 	}
 	if cp.Validity == 0 {
 		cp.Validity = 90 * 24 * time.Hour

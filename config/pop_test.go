@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/estkit/estkit/ca"
 )
 
 func TestPoPLinkKeys(t *testing.T) {
@@ -34,6 +36,48 @@ profiles:
 		}
 		if err := c.Validate(); err == nil {
 			t.Errorf("Validate accepted:\n%s", bad)
+		}
+	}
+}
+
+func TestPendingCapKeys(t *testing.T) {
+	c, err := Decode(strings.NewReader(`
+profiles:
+  - label: held
+    ext_key_usage: [clientAuth]
+    auth: [basic]
+    manual_approval: true
+    max_pending: 50
+    max_pending_per_requester: 3
+  - label: uncapped
+    ext_key_usage: [clientAuth]
+    auth: [basic]
+    manual_approval: true
+    max_pending: -1
+  - label: defaults
+    ext_key_usage: [clientAuth]
+    auth: [basic]
+    manual_approval: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := c.CAProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range [][2]int{{50, 3}, {0, 0}, {ca.DefaultMaxPending, 0}} {
+		if l, r := ps[i].PendingLimits(); l != want[0] || r != want[1] {
+			t.Errorf("%s: PendingLimits = %d, %d; want %d, %d", ps[i].Name, l, r, want[0], want[1])
+		}
+	}
+	for _, bad := range []string{"max_pending: -2", "max_pending_per_requester: -1", "max_pending: 2000000"} {
+		c, err := Decode(strings.NewReader("profiles:\n  - label: l\n    ext_key_usage: [clientAuth]\n    auth: [basic]\n    manual_approval: true\n    " + bad + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err == nil {
+			t.Errorf("Validate accepted %s", bad)
 		}
 	}
 }

@@ -37,6 +37,9 @@ func RequestID(label string, op est.Operation, method, requester string, csr []b
 // when the request is approved and must be issued now.
 func (h *Handler) approval(w http.ResponseWriter, ctx context.Context, req *x509.CertificateRequest, p *label, rq *request) (int, error) {
 	got, err := h.approvalRequest(ctx, req, p, rq)
+	if errors.Is(err, store.ErrTooManyPending) {
+		w.Header().Set("Retry-After", strconv.Itoa(h.approvalRetryAfter))
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -112,7 +115,11 @@ func (h *Handler) approvalRequest(ctx context.Context, req *x509.CertificateRequ
 		CSR:          req.Raw,
 		CreatedAt:    h.clock().UTC(),
 	}
-	got, err := h.approvals.AddRequest(ctx, want)
+	perLabel, perRequester := p.PendingLimits()
+	got, err := h.approvals.AddRequest(ctx, want, store.PendingLimits{PerLabel: perLabel, PerRequester: perRequester})
+	if errors.Is(err, store.ErrTooManyPending) {
+		return nil, est.Wrap(est.ErrUnavailable, err, "too many requests wait for an operator's decision on this label (or from this requester); try again later")
+	}
 	if err != nil {
 		return nil, est.Wrap(est.ErrUnavailable, err, "could not record the request")
 	}

@@ -189,3 +189,45 @@ func TestApprovalRefusesWhatCannotBeIssued(t *testing.T) {
 		t.Errorf("%d requests held, %v; want the serverkeygen one", len(reqs), err)
 	}
 }
+
+// TestPendingCap: a label holds at most max_pending requests for an
+// operator; one more gets 503 with Retry-After and nothing is recorded,
+// while a request already held is still answered 202, and a decision makes
+// room.
+func TestPendingCap(t *testing.T) {
+	ps := approvalProfiles()
+	ps[len(ps)-1].MaxPending = 2
+	s := estdtest.Start(t, estdtest.Options{Profiles: ps})
+	ctx := context.Background()
+	approvals := s.Daemon.Store.(store.Approvals)
+	basic := []string{s.User, s.Password}
+	post := func(csr []byte) (int, http.Header, []byte) {
+		return call(t, s.Client(), "POST", s.URL+est.Path("held", est.OpSimpleEnroll), est.MediaPKCS10, est.EncodeBase64(csr), basic...)
+	}
+	csrs := make([][]byte, 3)
+	for i := range csrs {
+		csrs[i] = testpki.CSR(t, testpki.Key(t, ca.P256), "capped", nil, nil)
+	}
+	for _, csr := range csrs[:2] {
+		if status, _, body := post(csr); status != http.StatusAccepted {
+			t.Fatalf("held: %d %s", status, body)
+		}
+	}
+	status, hdr, body := post(csrs[2])
+	if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") != "60" || !strings.Contains(string(body), "too many requests wait") {
+		t.Fatalf("over the cap: %d Retry-After %q %q; want 503 with Retry-After 60", status, hdr.Get("Retry-After"), body)
+	}
+	if status, _, _ := post(csrs[0]); status != http.StatusAccepted {
+		t.Errorf("a held request asked again at the cap: %d, want 202", status)
+	}
+	pending, _, err := approvals.Requests(ctx, store.RequestPending, store.ListOptions{})
+	if err != nil || len(pending) != 2 {
+		t.Fatalf("pending: %d, %v; want 2", len(pending), err)
+	}
+	if err := approvals.Decide(ctx, pending[0].ID, store.RequestRejected, "alice", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, body := post(csrs[2]); status != http.StatusAccepted {
+		t.Errorf("after a decision: %d %s, want 202", status, body)
+	}
+}

@@ -147,13 +147,30 @@ type Request struct {
 	Serial       *big.Int  // the certificate issued for it, once issued
 }
 
+// PendingLimits caps the pending requests of a label; zero fields cap
+// nothing.
+type PendingLimits struct {
+	// PerLabel caps the pending requests of the request's label.
+	PerLabel int
+	// PerRequester caps the pending requests of the request's requester
+	// on its label.
+	PerRequester int
+}
+
+// ErrTooManyPending is the cause of AddRequest refusing a request over a
+// PendingLimits cap.
+var ErrTooManyPending = errors.New("store: too many pending requests")
+
 // Approvals is the optional capability of a Store to keep requests that wait
 // for manual approval; find it by type assertion. Every backend of estkit
 // has it.
 type Approvals interface {
 	// AddRequest records req as pending unless a request with its ID is
-	// recorded; it returns the recorded request either way.
-	AddRequest(ctx context.Context, req *Request) (*Request, error)
+	// recorded; it returns the recorded request either way. A new request
+	// that would exceed a cap of limits is not recorded: the error wraps
+	// ErrTooManyPending. Counting and recording are one atomic step, also
+	// across nodes.
+	AddRequest(ctx context.Context, req *Request, limits PendingLimits) (*Request, error)
 	// Request returns the request with that ID or ErrNotFound.
 	Request(ctx context.Context, id string) (*Request, error)
 	// Requests returns one page of requests in the given status ("" for all),

@@ -104,7 +104,7 @@ func TestDecisions(t *testing.T) {
 	ctx := context.Background()
 	a := st.(store.Approvals)
 	for _, id := range []string{"r1", "r2"} {
-		if _, err := a.AddRequest(ctx, &store.Request{ID: id, Subject: "CN=" + id, CSR: []byte{1}, CreatedAt: *now}); err != nil {
+		if _, err := a.AddRequest(ctx, &store.Request{ID: id, Subject: "CN=" + id, CSR: []byte{1}, CreatedAt: *now}, store.PendingLimits{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -87,7 +87,7 @@ func newFixture(t *testing.T) *fixture {
 		ID: "0123456789abcdef0123456789abcdef", Label: "held", Operation: "simpleenroll", Requester: "dev", AuthMethod: "basic",
 		Subject: "CN=held-device", SANs: []string{"dns:held.example.net"}, KeyAlgorithm: "ECDSA-P256", CSR: csr,
 		CreatedAt: f.now.Add(-time.Hour), Status: store.RequestPending,
-	})
+	}, store.PendingLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,7 +553,7 @@ func TestActions(t *testing.T) {
 
 	// Reject another: the reason is stored with the admin's name.
 	other, err := approvals.AddRequest(ctx, &store.Request{ID: "fedcba9876543210fedcba9876543210", Label: "held", Operation: "simpleenroll",
-		Requester: "dev", AuthMethod: "basic", Subject: "CN=unwanted", CSR: []byte{0x30, 0}, CreatedAt: f.now, Status: store.RequestPending})
+		Requester: "dev", AuthMethod: "basic", Subject: "CN=unwanted", CSR: []byte{0x30, 0}, CreatedAt: f.now, Status: store.RequestPending}, store.PendingLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -365,7 +365,7 @@ func TestTwoNodes(t *testing.T) {
 	}
 
 	// An approval decided concurrently on both nodes is decided once.
-	if _, err := nodes[0].AddRequest(ctx, &store.Request{ID: "r1", Label: "l", Operation: "simpleenroll", CreatedAt: at}); err != nil {
+	if _, err := nodes[0].AddRequest(ctx, &store.Request{ID: "r1", Label: "l", Operation: "simpleenroll", CreatedAt: at}, store.PendingLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	var decided [2]error
@@ -467,7 +467,7 @@ func TestLeastPrivilege(t *testing.T) {
 	if err := s.Revoke(ctx, r.Serial, 1, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddRequest(ctx, &store.Request{ID: "x", CreatedAt: time.Now()}); err != nil {
+	if _, err := s.AddRequest(ctx, &store.Request{ID: "x", CreatedAt: time.Now()}, store.PendingLimits{PerLabel: 10, PerRequester: 10}); err != nil {
 		t.Fatal(err)
 	}
 	// The role really cannot create: the test would prove nothing otherwise.

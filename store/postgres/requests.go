@@ -23,10 +23,24 @@ SELECT seq, id, label, operation, requester, auth_method, subject, sans, key_alg
 	csr, created_at, status, decided_by, decided_at, reason, serial
 FROM requests`
 
+// addRequest inserts a pending request unless its ID is recorded or its
+// label or requester is at a cap.
+const addRequest = `
+INSERT INTO requests (id, label, operation, requester, auth_method, subject, sans, key_algorithm, csr, created_at, status)
+SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text[], $8::text, $9::bytea, $10::timestamptz, 'pending'
+WHERE ($11::int <= 0 OR (SELECT COUNT(*) FROM requests WHERE status = 'pending' AND label = $2) < $11)
+	AND ($12::int <= 0 OR (SELECT COUNT(*) FROM requests WHERE status = 'pending' AND label = $2 AND requester = $4) < $12)
+ON CONFLICT (id) DO NOTHING`
+
+// pendingLocks is the first key of the advisory locks that serialize the
+// AddRequests of a label with caps; the second is the label's hash.
+const pendingLocks = 0x65737464 // "estd"
+
 // AddRequest implements store.Approvals. Of concurrent AddRequests with one
 // ID, one inserts and the others wait for it to commit and return its
-// request.
-func (s *Store) AddRequest(ctx context.Context, req *store.Request) (*store.Request, error) {
+// request. With caps, the AddRequests of one label take turns (an advisory
+// lock held until commit), so that each counts what the one before added.
+func (s *Store) AddRequest(ctx context.Context, req *store.Request, limits store.PendingLimits) (*store.Request, error) {
 	if req == nil || req.ID == "" {
 		return nil, errors.New("store/postgres: add request: no ID")
 	}
@@ -34,17 +48,25 @@ func (s *Store) AddRequest(ctx context.Context, req *store.Request) (*store.Requ
 	if err != nil {
 		return nil, fmt.Errorf("store/postgres: add request %q: %w", req.ID, err)
 	}
-	_, err = s.pool.Exec(ctx, `
-INSERT INTO requests (id, label, operation, requester, auth_method, subject, sans, key_algorithm, csr, created_at, status)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending')
-ON CONFLICT (id) DO NOTHING`,
-		req.ID, req.Label, req.Operation, req.Requester, req.AuthMethod, req.Subject, nonNil(req.SANs),
-		req.KeyAlgorithm, nonNil(req.CSR), created)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if limits.PerLabel > 0 || limits.PerRequester > 0 {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, pendingLocks, req.Label); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, addRequest,
+			req.ID, req.Label, req.Operation, req.Requester, req.AuthMethod, req.Subject, nonNil(req.SANs),
+			req.KeyAlgorithm, nonNil(req.CSR), created, limits.PerLabel, limits.PerRequester)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store/postgres: add request %q: %w", req.ID, err)
 	}
 	// A new statement, so a new snapshot: it sees the row whoever inserted it.
 	r, err := s.Request(ctx, req.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("store/postgres: add request %q: %w", req.ID, store.ErrTooManyPending)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store/postgres: add request: %w", err)
 	}

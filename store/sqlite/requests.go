@@ -22,8 +22,18 @@ SELECT seq, id, label, operation, requester, auth_method, subject, sans, key_alg
 	csr, created_at, status, decided_by, decided_at, reason, serial
 FROM requests`
 
+// addRequest inserts a pending request unless its ID is recorded or its
+// label or requester is at a cap. One statement on the one writer
+// connection: counting and inserting are one atomic step.
+const addRequest = `
+INSERT INTO requests (id, label, operation, requester, auth_method, subject, sans, key_algorithm, csr, created_at, status)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending'
+WHERE (?11 <= 0 OR (SELECT COUNT(*) FROM requests WHERE status = 'pending' AND label = ?2) < ?11)
+	AND (?12 <= 0 OR (SELECT COUNT(*) FROM requests WHERE status = 'pending' AND label = ?2 AND requester = ?4) < ?12)
+ON CONFLICT (id) DO NOTHING`
+
 // AddRequest implements store.Approvals.
-func (s *Store) AddRequest(ctx context.Context, req *store.Request) (*store.Request, error) {
+func (s *Store) AddRequest(ctx context.Context, req *store.Request, limits store.PendingLimits) (*store.Request, error) {
 	if req == nil || req.ID == "" {
 		return nil, errors.New("store/sqlite: add request: no ID")
 	}
@@ -35,16 +45,17 @@ func (s *Store) AddRequest(ctx context.Context, req *store.Request) (*store.Requ
 	if err != nil {
 		return nil, fmt.Errorf("store/sqlite: add request: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `
-INSERT INTO requests (id, label, operation, requester, auth_method, subject, sans, key_algorithm, csr, created_at, status)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')
-ON CONFLICT (id) DO NOTHING`,
-		req.ID, req.Label, req.Operation, req.Requester, req.AuthMethod, req.Subject, sans, req.KeyAlgorithm, req.CSR, created)
+	_, err = s.w.ExecContext(ctx, addRequest,
+		req.ID, req.Label, req.Operation, req.Requester, req.AuthMethod, req.Subject, sans, req.KeyAlgorithm, req.CSR, created,
+		limits.PerLabel, limits.PerRequester)
 	if err != nil {
 		return nil, fmt.Errorf("store/sqlite: add request: %w", err)
 	}
 	// Read it back through the writer: the reader pool may not see it yet.
 	r, err := scanRequest(s.w.QueryRowContext(ctx, selectRequest+` WHERE id = ?`, req.ID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store/sqlite: add request: %w", store.ErrTooManyPending)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store/sqlite: add request: %w", err)
 	}

@@ -40,7 +40,7 @@ func testApprovals(t *testing.T, s store.Store) {
 	a := approvals(t, s)
 	ctx := context.Background()
 	in := newRequest(1)
-	got, err := a.AddRequest(ctx, in)
+	got, err := a.AddRequest(ctx, in, store.PendingLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,12 +51,12 @@ func testApprovals(t *testing.T, s store.Store) {
 	// A retry finds the same request, unchanged.
 	again := newRequest(1)
 	again.CreatedAt = baseTime.Add(time.Hour)
-	got2, err := a.AddRequest(ctx, again)
+	got2, err := a.AddRequest(ctx, again, store.PendingLimits{})
 	if err != nil || !got2.CreatedAt.Equal(in.CreatedAt) {
 		t.Fatalf("second AddRequest: %+v, %v; want the first request", got2, err)
 	}
 	for i := 2; i <= 5; i++ {
-		if _, err := a.AddRequest(ctx, newRequest(i)); err != nil {
+		if _, err := a.AddRequest(ctx, newRequest(i), store.PendingLimits{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -124,7 +124,7 @@ func testApprovals(t *testing.T, s store.Store) {
 func testApprovalRace(t *testing.T, s store.Store) {
 	a := approvals(t, s)
 	ctx := context.Background()
-	if _, err := a.AddRequest(ctx, newRequest(9)); err != nil {
+	if _, err := a.AddRequest(ctx, newRequest(9), store.PendingLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, step := range []func(i int) error{
@@ -225,5 +225,86 @@ func testStatus(t *testing.T, s store.Store) {
 		if _, err := st.Status(ctx, bad, r.DER); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Status(%v): %v, want ErrNotFound", bad, err)
 		}
+	}
+}
+
+// testPendingLimits: AddRequest refuses a new request over a cap of its
+// label or requester, atomically also when many arrive at once; a request
+// already recorded is returned whatever the caps; a decision frees a slot;
+// other labels and requesters are not counted.
+func testPendingLimits(t *testing.T, s store.Store) {
+	a := approvals(t, s)
+	ctx := context.Background()
+	req := func(id, label, requester string) *store.Request {
+		r := newRequest(1)
+		r.ID, r.Label, r.Requester = id, label, requester
+		return r
+	}
+	limits := store.PendingLimits{PerLabel: 5, PerRequester: 2}
+
+	// 24 requesters at once, 3 requests each: 5 recorded, the others refused.
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		recorded int
+	)
+	for i := range 24 {
+		for j := range 3 {
+			wg.Go(func() {
+				_, err := a.AddRequest(ctx, req(fmt.Sprintf("burst-%d-%d", i, j), "held", fmt.Sprintf("dev-%d", i)), limits)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					recorded++
+				case !errors.Is(err, store.ErrTooManyPending):
+					t.Errorf("AddRequest: %v", err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	pending, _, err := a.Requests(ctx, store.RequestPending, store.ListOptions{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recorded != 5 || len(pending) != 5 {
+		t.Fatalf("%d of 72 concurrent requests recorded, %d pending; want 5 (the label's cap)", recorded, len(pending))
+	}
+	// A recorded request is found again although the label is full.
+	if got, err := a.AddRequest(ctx, req(pending[0].ID, "held", pending[0].Requester), limits); err != nil || got.ID != pending[0].ID {
+		t.Fatalf("AddRequest of a recorded request at the cap: %+v, %v", got, err)
+	}
+	// Another label has its own count.
+	if _, err := a.AddRequest(ctx, req("other-label", "elsewhere", "dev-0"), limits); err != nil {
+		t.Fatalf("AddRequest on another label: %v", err)
+	}
+	// A decision frees a slot of the label.
+	if err := a.Decide(ctx, pending[0].ID, store.RequestRejected, "alice", "", baseTime); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AddRequest(ctx, req("after-decision", "held", "dev-new"), limits); err != nil {
+		t.Fatalf("AddRequest after a decision: %v", err)
+	}
+	if _, err := a.AddRequest(ctx, req("full-again", "held", "dev-newer"), limits); !errors.Is(err, store.ErrTooManyPending) {
+		t.Fatalf("AddRequest over the cap: %v, want ErrTooManyPending", err)
+	}
+
+	// The requester's cap, on a label without one.
+	per := store.PendingLimits{PerRequester: 2}
+	for i := range 2 {
+		if _, err := a.AddRequest(ctx, req(fmt.Sprintf("mine-%d", i), "roomy", "dev-x"), per); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.AddRequest(ctx, req("mine-2", "roomy", "dev-x"), per); !errors.Is(err, store.ErrTooManyPending) {
+		t.Fatalf("a third request of one requester: %v, want ErrTooManyPending", err)
+	}
+	if _, err := a.AddRequest(ctx, req("yours-0", "roomy", "dev-y"), per); err != nil {
+		t.Fatalf("another requester: %v", err)
+	}
+	// Without caps, nothing is refused.
+	if _, err := a.AddRequest(ctx, req("mine-3", "roomy", "dev-x"), store.PendingLimits{}); err != nil {
+		t.Fatalf("AddRequest without caps: %v", err)
 	}
 }

@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Ping", testPing},
 		{"Approvals", testApprovals},
 		{"ApprovalRace", testApprovalRace},
+		{"PendingLimits", testPendingLimits},
 		{"Revoked", testRevoked},
 		{"Status", testStatus},
 	} {
