@@ -390,3 +390,50 @@ private_key = ca.key
 	openssl(t, dir, "ca", "-gencrl", "-config", "ca.cnf", "-out", "ca.crl")
 	return filepath.Join(dir, "ca.crl")
 }
+
+// TestCurlRenewalAskedAgain: on a label that revokes what it renews, a
+// device (here curl and openssl) whose renewal answer was lost asks again
+// with its old certificate and the same CSR and gets the same certificate;
+// with another key it gets 403; the renewed certificate renews on.
+func TestCurlRenewalAskedAgain(t *testing.T) {
+	requireTools(t, "curl", "openssl")
+	t.Parallel()
+	base := t.TempDir()
+	dataDir := filepath.Join(base, "estd-data")
+	const password = "e2e-password-2"
+	writeUsers(t, dataDir, "est", password)
+	cfg := filepath.Join(base, "estd.yaml")
+	if err := os.WriteFile(cfg, []byte(`
+profiles:
+  - label: ""
+    ext_key_usage: [clientAuth]
+    auth: [basic]
+  - label: fleet
+    ext_key_usage: [clientAuth]
+    auth: [basic, issued-cert]
+    revoke_on_renew: true
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startEstd(t, dataDir, "-config", cfg)
+	byBasic := []string{"-K", curlConfig(t, base, "est", password)}
+	dir := t.TempDir()
+	const subject = "/CN=fleet-7"
+	path := estPath("fleet", "simplereenroll")
+
+	key := genKey(t, dir, "old", "p256")
+	old := d.enroll(t, dir, "old", estPath("fleet", "simpleenroll"), makeCSR(t, dir, "old", key, subject, ""), 200, byBasic...)
+	byOld := []string{"--cert", old, "--key", key}
+	newKey := genKey(t, dir, "new", "p256")
+	csr := makeCSR(t, dir, "new", newKey, subject, "")
+	first := readPEMCert(t, d.enroll(t, dir, "renewed", path, csr, 200, byOld...))
+	again := d.enroll(t, dir, "again", path, csr, 200, byOld...)
+	if got := readPEMCert(t, again); !got.Equal(first) {
+		t.Fatalf("asked again: serial %x, want the renewal's %x", got.SerialNumber, first.SerialNumber)
+	}
+	d.verifyChain(t, dir, again, "sslclient")
+	otherKey := genKey(t, dir, "other", "p256")
+	d.enroll(t, dir, "other", path, makeCSR(t, dir, "other", otherKey, subject, ""), 403, byOld...)
+	// The successor renews on, and its own predecessor stays revoked.
+	d.enroll(t, dir, "next", path, makeCSR(t, dir, "next", otherKey, subject, ""), 200, "--cert", again, "--key", newKey)
+}
