@@ -3,6 +3,7 @@
 package keys
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -177,16 +178,41 @@ func matches(want, have string) bool { return want == "" || want == trimPad(have
 // rather than wait for ever behind a token that stopped answering.
 var SessionWait = 10 * time.Second
 
+// SignTimeout bounds a signature in the token, waiting for a session
+// included. A token that stops answering in the middle of a signature keeps
+// that session until it answers; the request gets est.ErrUnavailable (503
+// and Retry-After) instead of waiting with it. Once every session is held
+// so, signatures find none within SessionWait, and /readyz reports the CA
+// key as not signing.
+var SignTimeout = 30 * time.Second
+
 // tokenSigner is a key in a token. A signature that found no free session
-// within SessionWait is an est.ErrUnavailable.
+// within SessionWait, or did not end within SignTimeout, is an
+// est.ErrUnavailable.
 type tokenSigner struct{ crypto11.Signer }
 
 func (s tokenSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	sig, err := s.Signer.Sign(r, digest, opts)
-	if errors.Is(err, pool.ErrTimeout) {
-		return nil, est.Wrap(est.ErrUnavailable, err, "every session of the HSM is busy; try again")
+	type result struct {
+		sig []byte
+		err error
 	}
-	return sig, err
+	done := make(chan result, 1) // the signature may end after Sign has returned
+	digest = bytes.Clone(digest)
+	go func() {
+		sig, err := s.Signer.Sign(r, digest, opts)
+		done <- result{sig, err}
+	}()
+	timer := time.NewTimer(SignTimeout)
+	defer timer.Stop()
+	select {
+	case res := <-done:
+		if errors.Is(res.err, pool.ErrTimeout) {
+			return nil, est.Wrap(est.ErrUnavailable, res.err, "every session of the HSM is busy; try again")
+		}
+		return res.sig, res.err
+	case <-timer.C:
+		return nil, est.Errorf(est.ErrUnavailable, "the HSM did not sign within %v; try again", SignTimeout)
+	}
 }
 
 // open finds the token u names and logs in to it.

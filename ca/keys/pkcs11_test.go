@@ -309,6 +309,45 @@ func (busyToken) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
 }
 func (busyToken) Delete() error { return nil }
 
+// hungToken is a token key whose signatures wait until release is closed.
+type hungToken struct {
+	crypto.Signer
+	release chan struct{}
+}
+
+func (h hungToken) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	<-h.release
+	return h.Signer.Sign(r, digest, opts)
+}
+func (hungToken) Delete() error { return nil }
+
+// TestPKCS11SignTimeout: a token that stops answering in the middle of a
+// signature makes it fail as unavailable within SignTimeout instead of
+// holding the request; a token that answers signs as before.
+func TestPKCS11SignTimeout(t *testing.T) {
+	saved := SignTimeout
+	SignTimeout = 50 * time.Millisecond
+	t.Cleanup(func() { SignTimeout = saved })
+	key, _ := ca.GenerateKey(ca.P256)
+	hung := hungToken{key, make(chan struct{})}
+	defer close(hung.release)
+	digest := make([]byte, 32)
+	start := time.Now()
+	_, err := tokenSigner{hung}.Sign(rand.Reader, digest, crypto.SHA256)
+	if est.KindOf(err) != est.ErrUnavailable || !strings.Contains(err.Error(), "did not sign within") {
+		t.Fatalf("signing with a hung token: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the hung signature held the caller %v", d)
+	}
+	answering := hungToken{key, make(chan struct{})}
+	close(answering.release)
+	sig, err := tokenSigner{answering}.Sign(rand.Reader, digest, crypto.SHA256)
+	if err != nil || !ecdsa.VerifyASN1(key.Public().(*ecdsa.PublicKey), digest, sig) {
+		t.Fatalf("signing with an answering token: %v", err)
+	}
+}
+
 // TestPKCS11SessionWait: a signature that finds no free session of the
 // token within SessionWait fails as unavailable (503, try again), not as an
 // internal error; and SessionWait reaches crypto11.
