@@ -23,6 +23,10 @@ type Verifier struct {
 	// Issuing is our issuing CA certificate: client certificates it signed
 	// authenticate as Issued when the store knows them and they are not revoked.
 	Issuing *x509.Certificate
+	// Retired are issuing CA certificates of this CA that a rollover
+	// replaced: the certificates they signed authenticate as Issued too,
+	// until they expire.
+	Retired []*x509.Certificate
 	// Store is where issued certificates are looked up.
 	Store store.Store
 	// Clock returns the current time; nil means time.Now.
@@ -192,6 +196,9 @@ func (v *Verifier) issuingRoots() *x509.CertPool {
 	}
 	p := x509.NewCertPool()
 	p.AddCert(v.Issuing)
+	for _, c := range v.Retired {
+		p.AddCert(c)
+	}
 	v.issuingPool.Store(p)
 	return p
 }

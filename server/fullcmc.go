@@ -484,6 +484,24 @@ func (x *cmcExchange) enroll(ctx context.Context) *cmcFailure {
 	return nil
 }
 
+// ourIssuer reports whether name is the subject of the issuing CA or of an
+// issuing CA a rollover retired, whose certificates may still be revoked.
+// Any of them names any certificate on record: serials are unique across
+// estd's CAs (the store's key), and an RA that knows only the current CA's
+// name (est fullcmc -revoke takes it from /cacerts) can still revoke what
+// the one before issued.
+func (x *cmcExchange) ourIssuer(name []byte) bool {
+	if est.SameName(name, x.ca.Cert.RawSubject) {
+		return true
+	}
+	for _, c := range x.h.verifier.Retired {
+		if est.SameName(name, c.RawSubject) {
+			return true
+		}
+	}
+	return false
+}
+
 // revoke checks every revokeRequest, then marks the certificates revoked.
 func (x *cmcExchange) revoke(ctx context.Context) *cmcFailure {
 	h := x.h
@@ -494,7 +512,7 @@ func (x *cmcExchange) revoke(ctx context.Context) *cmcFailure {
 			// 7 is unused; removeFromCRL (8) would undo a revocation, which estd does not.
 			return cmcFail(est.FailBadRequest, id, est.ErrBadRequest, "revocation reason %d is not accepted", r.Reason)
 		}
-		if !est.SameName(r.Issuer, x.ca.Cert.RawSubject) {
+		if !x.ourIssuer(r.Issuer) {
 			return cmcFail(est.FailBadCertID, id, est.ErrBadRequest, "the issuer named is not this CA")
 		}
 		rec, err := h.store.BySerial(ctx, r.Serial)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -34,30 +36,82 @@ const (
 	OCSPValidity = time.Hour
 )
 
-// Revocation publishes revocation status over plain HTTP: a CRL (RFC 5280,
-// DER, signed by the issuing CA) at /crl and an OCSP responder (RFC 6960,
-// GET and POST, responses signed by the issuing CA) at /ocsp.
+// Revocation publishes revocation status over plain HTTP: CRLs (RFC 5280,
+// DER, each signed by the issuing CA whose certificates it lists) at /crl
+// and /crl/ID, and an OCSP responder (RFC 6960, GET and POST, responses
+// signed by the issuing CA of the certificate asked about) at /ocsp.
+//
+// After a rollover (estd ca rollover) estd has issuing CAs of earlier
+// generations, retired, whose certificates stay valid until they expire:
+// each issuing CA has its CRL at /crl/ID, ID its subject key identifier in
+// lowercase hexadecimal, and /crl is the CRL of the oldest of them, whose
+// certificates name /crl itself (CRLPath gives what the others name).
 type Revocation struct {
-	issuer *x509.Certificate
-	signer crypto.Signer
-	store  store.Store
-	revs   store.Revocations
-	clock  func() time.Time
-	log    *slog.Logger
+	cas   []*revocationCA // the current issuing CA first
+	bare  *revocationCA   // the CA of /crl
+	store store.Store
+	revs  store.Revocations
+	clock func() time.Time
+	log   *slog.Logger
 
-	mu      sync.Mutex
-	crl     []byte
-	crlMade time.Time
+	// issuerOf remembers which CA issued a revoked certificate, by serial,
+	// when there are several (parsing a certificate once).
+	issuerMu sync.Mutex
+	issuerOf map[string]*revocationCA
 
 	// refusals samples the log lines of refused requests.
 	refusals *logsample.Sampler
 }
 
-// NewRevocation returns the handler. The store must list revocations.
-func NewRevocation(issuer *x509.Certificate, signer crypto.Signer, st store.Store, clock func() time.Time, log *slog.Logger) (*Revocation, error) {
+// IssuingCA is an issuing CA certificate with its key.
+type IssuingCA struct {
+	Cert   *x509.Certificate
+	Signer crypto.Signer
+}
+
+type revocationCA struct {
+	IssuingCA
+	mu      sync.Mutex
+	crl     []byte
+	crlMade time.Time
+}
+
+// CRLPath is the path of the CRL of cas[i] among cas (the current issuing
+// CA first, then the retired ones): /crl for the oldest, /crl/ID for the
+// others. Certificates name it in their CRL distribution point.
+func CRLPath(cas []IssuingCA, i int) string {
+	if i == oldest(cas) {
+		return "/crl"
+	}
+	return "/crl/" + hex.EncodeToString(cas[i].Cert.SubjectKeyId)
+}
+
+// oldest returns the index of the CA of cas made first: the current one
+// (cas[0]) only when it is alone, otherwise the retired one made first,
+// by notBefore and then by serial (estd's serials begin with the time).
+func oldest(cas []IssuingCA) int {
+	if len(cas) == 1 {
+		return 0
+	}
+	o := 1
+	for i := 2; i < len(cas); i++ {
+		a, b := cas[i].Cert, cas[o].Cert
+		if a.NotBefore.Before(b.NotBefore) || a.NotBefore.Equal(b.NotBefore) && a.SerialNumber.Cmp(b.SerialNumber) < 0 {
+			o = i
+		}
+	}
+	return o
+}
+
+// NewRevocation returns the handler for the issuing CAs cas, the current
+// one first. The store must list revocations.
+func NewRevocation(cas []IssuingCA, st store.Store, clock func() time.Time, log *slog.Logger) (*Revocation, error) {
 	revs, ok := st.(store.Revocations)
 	if !ok {
 		return nil, errors.New("server: the store cannot list revocations")
+	}
+	if len(cas) == 0 {
+		return nil, errors.New("server: no issuing CA")
 	}
 	if clock == nil {
 		clock = time.Now
@@ -65,15 +119,26 @@ func NewRevocation(issuer *x509.Certificate, signer crypto.Signer, st store.Stor
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Revocation{issuer: issuer, signer: signer, store: st, revs: revs, clock: clock, log: log,
-		refusals: logsample.New(10, time.Second)}, nil
+	v := &Revocation{store: st, revs: revs, clock: clock, log: log, issuerOf: map[string]*revocationCA{},
+		refusals: logsample.New(10, time.Second)}
+	for _, c := range cas {
+		v.cas = append(v.cas, &revocationCA{IssuingCA: c})
+	}
+	v.bare = v.cas[oldest(cas)]
+	return v, nil
 }
 
 // ServeHTTP serves /crl and /ocsp.
 func (v *Revocation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
-	case r.URL.Path == "/crl" && (r.Method == "GET" || r.Method == "HEAD"):
-		crl, err := v.CRL(r.Context())
+	case (r.URL.Path == "/crl" || strings.HasPrefix(r.URL.Path, "/crl/")) && (r.Method == "GET" || r.Method == "HEAD"):
+		c := v.crlCA(r.URL.Path)
+		if c == nil {
+			v.refused(r, "no issuing CA has that key identifier")
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		crl, err := v.crlOf(r.Context(), c)
 		if err != nil {
 			v.log.Error("CRL", "err", err.Error())
 			http.Error(w, "CRL unavailable", http.StatusServiceUnavailable)
@@ -130,22 +195,44 @@ func writeOCSP(w http.ResponseWriter, resp []byte) {
 	writeFull(w, "application/ocsp-response", resp)
 }
 
-// CRL returns the current CRL, signing a new one when the cached one is
-// older than a minute.
+// crlCA returns the CA whose CRL is at path, or nil.
+func (v *Revocation) crlCA(path string) *revocationCA {
+	if path == "/crl" {
+		return v.bare
+	}
+	id := strings.TrimPrefix(path, "/crl/")
+	for _, c := range v.cas {
+		if hex.EncodeToString(c.Cert.SubjectKeyId) == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// CRL returns the CRL of /crl (see Revocation).
 func (v *Revocation) CRL(ctx context.Context) ([]byte, error) {
+	return v.crlOf(ctx, v.bare)
+}
+
+// crlOf returns the CRL of c, signing a new one when the cached one is
+// older than a minute.
+func (v *Revocation) crlOf(ctx context.Context, c *revocationCA) ([]byte, error) {
 	now := v.clock()
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.crl != nil && now.Sub(v.crlMade) < crlRefresh && !now.Before(v.crlMade) {
-		return v.crl, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.crl != nil && now.Sub(c.crlMade) < crlRefresh && !now.Before(c.crlMade) {
+		return c.crl, nil
 	}
 	recs, err := v.revs.Revoked(ctx, now)
 	if err != nil {
 		return nil, err
 	}
-	entries := make([]x509.RevocationListEntry, len(recs))
-	for i, r := range recs {
-		entries[i] = x509.RevocationListEntry{SerialNumber: r.Serial, RevocationTime: r.RevokedAt, ReasonCode: r.RevocationReason}
+	entries := make([]x509.RevocationListEntry, 0, len(recs))
+	for _, r := range recs {
+		if v.issuer(r) != c {
+			continue
+		}
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: r.Serial, RevocationTime: r.RevokedAt, ReasonCode: r.RevocationReason})
 	}
 	thisUpdate := now.Truncate(time.Second)
 	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
@@ -154,12 +241,53 @@ func (v *Revocation) CRL(ctx context.Context) ([]byte, error) {
 		ThisUpdate:                thisUpdate,
 		NextUpdate:                thisUpdate.Add(CRLValidity),
 		RevokedCertificateEntries: entries,
-	}, v.issuer, v.signer)
+	}, c.Cert, c.Signer)
 	if err != nil {
 		return nil, err
 	}
-	v.crl, v.crlMade = der, now
+	c.crl, c.crlMade = der, now
 	return der, nil
+}
+
+// issuer returns the CA that issued the certificate of rec, or nil when
+// none of them did. With one issuing CA every record is its.
+func (v *Revocation) issuer(rec *store.Record) *revocationCA {
+	if len(v.cas) == 1 {
+		return v.cas[0]
+	}
+	key := rec.Serial.Text(16)
+	v.issuerMu.Lock()
+	c, ok := v.issuerOf[key]
+	v.issuerMu.Unlock()
+	if ok {
+		return c
+	}
+	if cert, err := x509.ParseCertificate(rec.DER); err == nil {
+		for _, cand := range v.cas {
+			if issuedBy(cert, cand.Cert) {
+				c = cand
+				break
+			}
+		}
+	}
+	v.issuerMu.Lock()
+	if len(v.issuerOf) >= maxIssuerCache {
+		clear(v.issuerOf) // revoked certificates leave as they expire: start afresh
+	}
+	v.issuerOf[key] = c
+	v.issuerMu.Unlock()
+	return c
+}
+
+// maxIssuerCache bounds Revocation.issuerOf.
+const maxIssuerCache = 1 << 16
+
+// issuedBy reports whether ca issued cert, a certificate on record (so one
+// of estd's CAs issued it): its authority key identifier is ca's subject
+// key identifier (every certificate estd issues has one) and its issuer is
+// ca's subject.
+func issuedBy(cert, ca *x509.Certificate) bool {
+	return bytes.Equal(cert.AuthorityKeyId, ca.SubjectKeyId) && bytes.Equal(cert.RawIssuer, ca.RawSubject)
 }
 
 // OCSP answers one DER OCSP request with a DER response.
@@ -169,9 +297,17 @@ func (v *Revocation) OCSP(ctx context.Context, der []byte) []byte {
 		v.log.Info("OCSP: malformed request", "err", err.Error())
 		return ocsp.MalformedRequestErrorResponse
 	}
-	// The request must name our issuing CA by the hash of its key.
-	spki, err := issuerKeyHash(v.issuer, req.HashAlgorithm)
-	if err != nil || string(spki) != string(req.IssuerKeyHash) {
+	// The request must name one of our issuing CAs by the hashes of its
+	// key and of its name.
+	var c *revocationCA
+	for _, cand := range v.cas {
+		if spki, err := issuerKeyHash(cand.Cert, req.HashAlgorithm); err == nil && string(spki) == string(req.IssuerKeyHash) &&
+			string(hashOf(req.HashAlgorithm, cand.Cert.RawSubject)) == string(req.IssuerNameHash) {
+			c = cand
+			break
+		}
+	}
+	if c == nil {
 		v.log.Info("OCSP: a request for another issuer", "serial", req.SerialNumber.Text(16))
 		return ocsp.UnauthorizedErrorResponse
 	}
@@ -189,15 +325,24 @@ func (v *Revocation) OCSP(ctx context.Context, der []byte) []byte {
 	case err != nil:
 		v.log.Error("OCSP", "err", err.Error())
 		return ocsp.TryLaterErrorResponse
+	case v.issuer(rec) != c:
+		tmpl.Status = ocsp.Unknown // on record, but another CA of ours issued it
 	case rec.Revoked:
 		tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, rec.RevokedAt, rec.RevocationReason
 	}
-	resp, err := ocsp.CreateResponse(v.issuer, v.issuer, tmpl, v.signer)
+	resp, err := ocsp.CreateResponse(c.Cert, c.Cert, tmpl, c.Signer)
 	if err != nil {
 		v.log.Error("OCSP", "err", err.Error())
 		return ocsp.InternalErrorErrorResponse
 	}
 	return resp
+}
+
+// hashOf hashes b with h, an available hash.
+func hashOf(h crypto.Hash, b []byte) []byte {
+	hh := h.New()
+	hh.Write(b)
+	return hh.Sum(nil)
 }
 
 // issuerKeyHash hashes the issuer's subjectPublicKey bits as RFC 6960 4.1.1 says.

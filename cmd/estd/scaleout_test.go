@@ -112,6 +112,20 @@ func startNode(t *testing.T, env []string, args ...string) *node {
 	return n
 }
 
+// stop interrupts n and waits for it to exit.
+func (n *node) stop(t *testing.T) {
+	t.Helper()
+	n.cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- n.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(40 * time.Second):
+		n.cmd.Process.Kill()
+		t.Fatalf("estd did not stop on SIGINT")
+	}
+}
+
 // enrollAt sends one enrollment request to n and returns status and certificate.
 func enrollAt(t *testing.T, n *node, roots *x509.CertPool, op est.Operation, csr []byte, basic []string, certs ...tls.Certificate) (int, *x509.Certificate, string) {
 	t.Helper()

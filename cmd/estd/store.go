@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/internal/estd"
@@ -91,5 +92,42 @@ func caInitCmd(ctx context.Context, args []string, e env) int {
 		where = "keys in the PKCS#11 token, never exported"
 	}
 	fmt.Fprintf(e.stdout, "estd ca init: created a root and an issuing CA in %s (%s)\n", *data, where)
+	return 0
+}
+
+// caRolloverCmd replaces the issuing CA with a new one, with a new key,
+// signed by the root; the one it replaces is retired (estd keeps it for
+// the certificates it issued until they expire).
+func caRolloverCmd(ctx context.Context, args []string, e env) int {
+	fs := flag.NewFlagSet("estd ca rollover", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	data := fs.String("data", "estd-data", "data `directory`")
+	rootKey := fs.String("root-key", "", "the root CA key: a key `file` or PKCS#11 URI (default: root-ca.key in the data directory)")
+	hsm := fs.String("hsm", "", "PKCS#11 `URI` with object=NAME for the new issuing key (default: a key file in the data directory)")
+	keyType := fs.String("key-type", "", "key `type` of the new issuing CA: p256, p384, rsa2048, rsa3072, rsa4096 (default: the current one's)")
+	passFile := fs.String("ca-key-passphrase-file", "", "`file` with the passphrase of an encrypted root key file (default: ESTD_CA_KEY_PASSPHRASE)")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return 2
+	}
+	var kt ca.KeyType
+	if *keyType != "" {
+		var err error
+		if kt, err = ca.ParseKeyType(*keyType); err != nil || kt == ca.Ed25519 {
+			fmt.Fprintf(e.stderr, "estd ca rollover: -key-type: want p256, p384, rsa2048, rsa3072 or rsa4096\n")
+			return 2
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+	r, err := estd.RolloverCA(ctx, *data, estd.RolloverOptions{RootKey: *rootKey, HSM: *hsm, KeyType: kt,
+		Key: estd.KeyOptions{PassphraseFile: *passFile}, Logger: logger})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "estd ca rollover: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(e.stdout, "estd ca rollover: new issuing CA %q (serial %s, until %s); %q retired to %s.\n"+
+		"Restart estd to use it (on every node, with a copy of the data directory's CA files). Certificates the retired CA\n"+
+		"issued stay valid and renew as before; the new CA's CRL is at /crl/%x (crl_url + \"/%x\").\n",
+		r.Issuing.Subject.CommonName, r.Issuing.SerialNumber.Text(16), r.Issuing.NotAfter.Format(time.DateOnly),
+		r.Retired.Subject.CommonName, r.RetiredAs, r.Issuing.SubjectKeyId, r.Issuing.SubjectKeyId)
 	return 0
 }

@@ -198,9 +198,13 @@ func loadIssuingKey(ctx context.Context, dir string, o KeyOptions, logger *slog.
 			ref = filepath.Join(dir, IssuingKeyFile)
 		}
 	}
-	pass := keys.PassphraseFromEnv("ESTD_CA_KEY_PASSPHRASE")
+	return keys.Load(ctx, ref, keys.Options{Passphrase: o.passphrase(), Logger: logger})
+}
+
+// passphrase returns what unlocks an encrypted key file.
+func (o KeyOptions) passphrase() keys.Passphrase {
 	if o.PassphraseFile != "" {
-		pass = keys.PassphraseFromFile(o.PassphraseFile)
+		return keys.PassphraseFromFile(o.PassphraseFile)
 	}
-	return keys.Load(ctx, ref, keys.Options{Passphrase: pass, Logger: logger})
+	return keys.PassphraseFromEnv("ESTD_CA_KEY_PASSPHRASE")
 }

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -76,9 +77,13 @@ type Options struct {
 
 // Daemon is an estd ready to serve.
 type Daemon struct {
-	opts     Options
-	Root     *x509.Certificate
-	CA       *ca.CA
+	opts Options
+	Root *x509.Certificate
+	// CA is the issuing CA, the only one that signs certificates.
+	CA *ca.CA
+	// Retired are the issuing CAs a rollover replaced whose certificates
+	// have not all expired yet (RetiredDir), newest first.
+	Retired  []*ca.CA
 	Store    store.Store
 	Verifier *auth.Verifier
 	Handler  *server.Handler
@@ -93,6 +98,7 @@ type Daemon struct {
 
 	tlsCert   atomic.Pointer[tls.Certificate]
 	keyCloser io.Closer // releases an HSM session; nil for key files
+	retired   []retiredCA
 }
 
 // Open prepares the data directory, creating what is missing, and returns a
@@ -126,8 +132,16 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, fmt.Errorf("CA: %w", err)
 	}
 	d.CA.Clock = o.Clock
+	if d.retired, err = loadRetired(ctx, o.DataDir, d.Root, d.CA.Cert, o.Key, o.Clock(), o.Logger); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("CA: %w", err)
+	}
+	for _, r := range d.retired {
+		d.Retired = append(d.Retired, r.CA)
+	}
 	if o.CRLURL != "" {
-		d.CA.CRLURLs = []string{o.CRLURL}
+		// The CRL of a CA after the first is at CRLURL/ID (server.CRLPath).
+		d.CA.CRLURLs = []string{o.CRLURL + strings.TrimPrefix(server.CRLPath(d.issuingCAs(), 0), "/crl")}
 	}
 	if o.OCSPURL != "" {
 		d.CA.OCSPURLs = []string{o.OCSPURL}
@@ -148,6 +162,9 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
 	d.Verifier = &auth.Verifier{Issuing: d.CA.Cert, Store: d.Store, Clock: o.Clock}
+	for _, r := range d.Retired {
+		d.Verifier.Retired = append(d.Verifier.Retired, r.Cert)
+	}
 	if err := d.loadUsers(); err != nil {
 		return nil, err
 	}
@@ -177,7 +194,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	d.Handler, err = server.New(server.Options{
 		Metrics:  d.Metrics,
 		Issuer:   d.CA,
-		CACerts:  d.CA.Chain,
+		CACerts:  d.caCerts(),
 		Profiles: o.Profiles,
 		Verifier: d.Verifier,
 		Store:    d.Store,
@@ -383,7 +400,7 @@ func serve(ctx context.Context, srv *http.Server, run func() error) error {
 // ServePKI serves the CRL (/crl) and OCSP (/ocsp) over plain HTTP on ln
 // until ctx is done.
 func (d *Daemon) ServePKI(ctx context.Context, ln net.Listener) error {
-	h, err := server.NewRevocation(d.CA.Cert, d.CA.Signer, d.Store, d.opts.Clock, d.opts.Logger)
+	h, err := server.NewRevocation(d.issuingCAs(), d.Store, d.opts.Clock, d.opts.Logger)
 	if err != nil {
 		return err
 	}
@@ -447,5 +464,26 @@ func (d *Daemon) Close() error {
 	if d.keyCloser != nil {
 		errs = append(errs, d.keyCloser.Close())
 	}
+	errs = append(errs, closeRetired(d.retired))
 	return errors.Join(errs...)
+}
+
+// issuingCAs returns the current issuing CA, then the retired ones.
+func (d *Daemon) issuingCAs() []server.IssuingCA {
+	cas := []server.IssuingCA{{Cert: d.CA.Cert, Signer: d.CA.Signer}}
+	for _, r := range d.Retired {
+		cas = append(cas, server.IssuingCA{Cert: r.Cert, Signer: r.Signer})
+	}
+	return cas
+}
+
+// caCerts is what /cacerts returns: the issuing CA, the retired issuing
+// CAs whose certificates are still valid (so that a relying party that
+// takes its intermediates from /cacerts can verify them), and the root.
+func (d *Daemon) caCerts() []*x509.Certificate {
+	certs := []*x509.Certificate{d.CA.Cert}
+	for _, r := range d.Retired {
+		certs = append(certs, r.Cert)
+	}
+	return append(certs, d.Root)
 }

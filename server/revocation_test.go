@@ -1,0 +1,142 @@
+package server_test
+
+import (
+	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/estkit/estkit/auth"
+	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/internal/testpki"
+	"github.com/estkit/estkit/server"
+	"github.com/estkit/estkit/store/sqlite"
+)
+
+// TestRevocationSeveralCAs: with a retired issuing CA beside the current
+// one, each CA's CRL lists only its own revoked certificates and is signed
+// by it, at /crl (the oldest CA) and /crl/ID; OCSP answers for each CA's
+// certificates with that CA's signature, and a request naming one CA for a
+// certificate of the other is not vouched for.
+func TestRevocationSeveralCAs(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	root := testpki.NewRoot(t, "Rollover Root", now)
+	newCA := func(cn string, notBefore time.Time) *ca.CA {
+		key := testpki.Key(t, ca.P256)
+		cert, err := ca.NewSubCA(root.Cert, root.Key, key.Public(), pkix.Name{CommonName: cn}, notBefore, 365*24*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ca.New(cert, key, []*x509.Certificate{cert, root.Cert})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	old, current := newCA("Issuing G1", now.Add(-48*time.Hour)), newCA("Issuing G2", now.Add(-time.Hour))
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "estd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := ca.DefaultProfiles()[0]
+	issue := func(c *ca.CA, cn string, revoke bool) *x509.Certificate {
+		req, _ := x509.ParseCertificateRequest(testpki.CSR(t, testpki.Key(t, ca.P256), cn, nil, nil))
+		cert, err := c.Issue(ctx, req, p, auth.Identity{Method: auth.Basic, Name: "op"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Put(ctx, server.Record(cert, "", auth.Identity{Method: auth.Basic, Name: "op"}, now)); err != nil {
+			t.Fatal(err)
+		}
+		if revoke {
+			if err := st.Revoke(ctx, cert.SerialNumber, 1, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return cert
+	}
+	oldGood, oldRevoked := issue(old, "old-good", false), issue(old, "old-revoked", true)
+	newGood, newRevoked := issue(current, "new-good", false), issue(current, "new-revoked", true)
+
+	cas := []server.IssuingCA{{Cert: current.Cert, Signer: current.Signer}, {Cert: old.Cert, Signer: old.Signer}}
+	if got := server.CRLPath(cas, 0); got != "/crl/"+hex.EncodeToString(current.Cert.SubjectKeyId) {
+		t.Errorf("CRLPath of the current CA = %q", got)
+	}
+	if got := server.CRLPath(cas, 1); got != "/crl" {
+		t.Errorf("CRLPath of the retired CA = %q, want /crl", got)
+	}
+	if got := server.CRLPath(cas[:1], 0); got != "/crl" {
+		t.Errorf("CRLPath of a CA alone = %q, want /crl", got)
+	}
+	h, err := server.NewRevocation(cas, st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "http://pki.example"+path, nil))
+		return rec
+	}
+	for _, c := range []struct {
+		path    string
+		issuer  *x509.Certificate
+		revoked *x509.Certificate
+	}{
+		{"/crl", old.Cert, oldRevoked},
+		{"/crl/" + hex.EncodeToString(old.Cert.SubjectKeyId), old.Cert, oldRevoked},
+		{"/crl/" + hex.EncodeToString(current.Cert.SubjectKeyId), current.Cert, newRevoked},
+	} {
+		rec := get(c.path)
+		if rec.Code != 200 {
+			t.Fatalf("GET %s: %d", c.path, rec.Code)
+		}
+		crl, err := x509.ParseRevocationList(rec.Body.Bytes())
+		if err != nil || crl.CheckSignatureFrom(c.issuer) != nil {
+			t.Fatalf("GET %s: %v, or not signed by %s", c.path, err, c.issuer.Subject)
+		}
+		var serials []string
+		for _, e := range crl.RevokedCertificateEntries {
+			serials = append(serials, e.SerialNumber.Text(16))
+		}
+		if !slices.Equal(serials, []string{c.revoked.SerialNumber.Text(16)}) {
+			t.Errorf("GET %s lists %v, want only %x", c.path, serials, c.revoked.SerialNumber)
+		}
+	}
+	if rec := get("/crl/00ff"); rec.Code != http.StatusNotFound {
+		t.Errorf("the CRL of an unknown key identifier: %d, want 404", rec.Code)
+	}
+
+	for _, c := range []struct {
+		cert, issuer *x509.Certificate
+		want         int
+	}{
+		{oldGood, old.Cert, ocsp.Good},
+		{oldRevoked, old.Cert, ocsp.Revoked},
+		{newGood, current.Cert, ocsp.Good},
+		{newRevoked, current.Cert, ocsp.Revoked},
+		{oldRevoked, current.Cert, ocsp.Unknown}, // on record, but not the named CA's
+		{newGood, old.Cert, ocsp.Unknown},
+	} {
+		req, err := ocsp.CreateRequest(c.cert, c.issuer, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := ocsp.ParseResponseForCert(h.OCSP(ctx, req), c.cert, c.issuer)
+		if err != nil {
+			t.Fatalf("OCSP for %s under %s: %v", c.cert.Subject.CommonName, c.issuer.Subject.CommonName, err)
+		}
+		if resp.Status != c.want {
+			t.Errorf("OCSP for %s under %s: status %d, want %d", c.cert.Subject.CommonName, c.issuer.Subject.CommonName, resp.Status, c.want)
+		}
+	}
+}
