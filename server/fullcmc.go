@@ -552,7 +552,10 @@ func (x *cmcExchange) write(w http.ResponseWriter) (int, error) {
 		st.Status, st.FailInfo, st.StatusString = est.CMCFailed, &info, est.Detail(x.fail.err)
 		st.BodyList = refs(x.fail.bodyList)
 		code = status(est.KindOf(x.fail.err))
-		if code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests {
+		switch {
+		case errors.Is(x.fail.err, store.ErrTooManyPending):
+			w.Header().Set("Retry-After", strconv.Itoa(h.approvalRetryAfter)) // as simpleenroll's
+		case code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests:
 			w.Header().Set("Retry-After", retryAfter)
 		}
 		if code == http.StatusInternalServerError {

@@ -728,3 +728,32 @@ func TestFullCMCOpenSSL(t *testing.T) {
 		run("cms", "-verify", "-inform", "DER", "-in", write("fail.der", a.der), "-CAfile", s.RootFile, "-purpose", "any", "-binary", "-out", filepath.Join(dir, "fail-content.der"))
 	})
 }
+
+// TestFullCMCPendingCap: fullcmc counts against a label's max_pending as
+// simpleenroll does; one more gets 503 with the approval Retry-After and a
+// CMC failure of tryLater.
+func TestFullCMCPendingCap(t *testing.T) {
+	ps := cmcProfiles()
+	for _, p := range ps {
+		if p.Name == "held" {
+			p.MaxPending = 1
+		}
+	}
+	s := estdtest.Start(t, estdtest.Options{Profiles: ps})
+	basic := []string{s.User, s.Password}
+	var answers []cmcAnswer
+	for _, cn := range []string{"a", "b"} {
+		key := testpki.Key(t, ca.P256)
+		csr, ski := cmcCSR(t, key, cn)
+		der, nonce, tid := cmcMessage{csr: csr, key: key, ski: ski}.encode(t)
+		answers = append(answers, postCMC(t, s, s.Client(), "held", der, nonce, tid, basic...))
+	}
+	if answers[0].status != http.StatusAccepted {
+		t.Fatalf("first request: %d, want 202", answers[0].status)
+	}
+	a := answers[1]
+	if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") != "60" || a.st == nil ||
+		a.st.Status != est.CMCFailed || a.st.FailInfo == nil || *a.st.FailInfo != est.FailTryLater {
+		t.Fatalf("over the cap: %d Retry-After %q status %+v", a.status, a.header.Get("Retry-After"), a.st)
+	}
+}

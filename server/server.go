@@ -320,9 +320,10 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request, p *label, rq *r
 		return 0, err
 	}
 	if rq.op == est.OpSimpleReenroll && p.RevokeOnRenew {
-		if err := h.supersede(r.Context(), who.Cert, cert); err != nil {
+		if cert, err = h.supersede(r.Context(), who.Cert, cert, req, p, rq); err != nil {
 			return 0, err
 		}
+		rq.cert = cert
 	}
 	return writeCertsOnly(w, cert)
 }

@@ -36,6 +36,22 @@ func (s *supersedingStore) Put(ctx context.Context, rec *store.Record) error {
 	return err
 }
 
+func (s *supersedingStore) Withdraw(ctx context.Context, successor, serial *big.Int, at time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.recs[serial.Text(16)]
+	if !ok {
+		return false, store.ErrNotFound
+	}
+	if old.SupersededBy != nil && old.SupersededBy.Cmp(successor) == 0 {
+		return true, nil
+	}
+	if r, ok := s.recs[successor.Text(16)]; ok && !r.Revoked {
+		r.Revoked, r.RevokedAt, r.RevocationReason = true, at, store.ReasonCessation
+	}
+	return false, nil
+}
+
 func (s *supersedingStore) Supersede(ctx context.Context, serial, successor *big.Int, at time.Time) (bool, error) {
 	if s.revokeErr != nil {
 		return false, s.revokeErr
@@ -143,21 +159,7 @@ func TestRenewalAskedAgain(t *testing.T) {
 	h := newInProcess(t, st, []*ca.Profile{p}, &logs)
 	key := testpki.Key(t, ca.P256)
 	csr := testpki.CSR(t, key, "device-7", nil, nil)
-	certOf := func(rec *httptest.ResponseRecorder) *x509.Certificate {
-		t.Helper()
-		if rec.Code != 200 {
-			t.Fatalf("%d %s", rec.Code, rec.Body)
-		}
-		der, err := est.DecodeBase64(rec.Body.Bytes())
-		if err != nil {
-			t.Fatal(err)
-		}
-		certs, err := est.ParseCertsOnly(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return certs[0]
-	}
+	certOf := func(rec *httptest.ResponseRecorder) *x509.Certificate { t.Helper(); return certOf(t, rec) }
 	old := certOf(h.send(context.Background(), est.OpSimpleEnroll, csr))
 	renewed := certOf(h.send(context.Background(), est.OpSimpleReenroll, csr, old))
 	records := len(st.seq)
@@ -197,4 +199,108 @@ func TestRenewalAskedAgain(t *testing.T) {
 	if len(st.seq) != records {
 		t.Errorf("refusals recorded %d certificates", len(st.seq)-records)
 	}
+}
+
+// TestSupersedeAnswersLost: the revocation of the renewed certificate
+// commits, and neither its answer nor the retry's arrives. The renewal
+// then withdraws its certificate only if the old one does not name it:
+// here it does, so the renewal succeeds, and the device is not left with a
+// revoked certificate and a withdrawn one.
+func TestSupersedeAnswersLost(t *testing.T) {
+	st := &supersedingStore{memStore: newMemStore()}
+	p := ca.DefaultProfiles()[0]
+	p.RevokeOnRenew = true
+	h := newInProcess(t, st, []*ca.Profile{p}, nil)
+	csr := testpki.CSR(t, testpki.Key(t, ca.P256), "device-9", nil, nil)
+	old := certOf(t, h.send(context.Background(), est.OpSimpleEnroll, csr))
+	st.lostAnswers = 2
+	renewed := certOf(t, h.send(context.Background(), est.OpSimpleReenroll, csr, old))
+	o, _ := st.BySerial(context.Background(), old.SerialNumber)
+	n, _ := st.BySerial(context.Background(), renewed.SerialNumber)
+	if !o.Revoked || o.SupersededBy == nil || o.SupersededBy.Cmp(renewed.SerialNumber) != 0 || n.Revoked {
+		t.Fatalf("old revoked %v superseded by %v, renewal revoked %v; want the renewal valid and named", o.Revoked, o.SupersededBy, n.Revoked)
+	}
+
+	// When the revocation did not commit, the renewal is withdrawn and the
+	// old certificate renews again.
+	other := certOf(t, h.send(context.Background(), est.OpSimpleEnroll, testpki.CSR(t, testpki.Key(t, ca.P256), "device-10", nil, nil)))
+	st.revokeErr = errors.New("connection reset")
+	csr2 := testpki.CSR(t, testpki.Key(t, ca.P256), "device-10", nil, nil)
+	if rec := h.send(context.Background(), est.OpSimpleReenroll, csr2, other); rec.Code != 503 {
+		t.Fatalf("renewal whose revocation failed: %d %s, want 503", rec.Code, rec.Body)
+	}
+	st.revokeErr = nil
+	certOf(t, h.send(context.Background(), est.OpSimpleReenroll, csr2, other))
+}
+
+// TestSupersededRateLimited: a superseded certificate asking again counts
+// as a failed authentication, as any revoked certificate does: past the
+// limit it gets 429 before its request is read.
+func TestSupersededRateLimited(t *testing.T) {
+	st := &supersedingStore{memStore: newMemStore()}
+	p := ca.DefaultProfiles()[0]
+	p.RevokeOnRenew = true
+	h := newInProcess(t, st, []*ca.Profile{p}, nil)
+	csr := testpki.CSR(t, testpki.Key(t, ca.P256), "device-1", nil, nil)
+	old := certOf(t, h.send(context.Background(), est.OpSimpleEnroll, csr))
+	certOf(t, h.send(context.Background(), est.OpSimpleReenroll, csr, old))
+	other := testpki.CSR(t, testpki.Key(t, ca.P256), "device-1", nil, nil)
+	codes := map[int]int{}
+	for range 30 {
+		codes[h.send(context.Background(), est.OpSimpleReenroll, other, old).Code]++
+	}
+	if codes[429] == 0 || codes[403] > 10 {
+		t.Errorf("30 requests of a superseded certificate: %v; want 429 after the burst of 10", codes)
+	}
+}
+
+// TestRenewalRetryOverlaps: a client that gave up waiting asks again with
+// the same CSR while its first request is still served. Whichever loses
+// the race for the old certificate gets the winner's certificate, not 403,
+// and the old certificate has one valid successor.
+func TestRenewalRetryOverlaps(t *testing.T) {
+	st := &supersedingStore{memStore: newMemStore()}
+	p := ca.DefaultProfiles()[0]
+	p.RevokeOnRenew = true
+	h := newInProcess(t, st, []*ca.Profile{p}, nil)
+	csr := testpki.CSR(t, testpki.Key(t, ca.P256), "device-3", nil, nil)
+	old := certOf(t, h.send(context.Background(), est.OpSimpleEnroll, csr))
+	var first *httptest.ResponseRecorder
+	st.afterPut = func() {
+		st.afterPut = nil
+		// The first request, which authenticated before the retry revokes
+		// the old certificate, is served to its end in the meantime.
+		first = h.send(context.Background(), est.OpSimpleReenroll, csr, old)
+	}
+	retry := h.send(context.Background(), est.OpSimpleReenroll, csr, old)
+	a, b := certOf(t, first), certOf(t, retry)
+	if !a.Equal(b) {
+		t.Fatalf("the overlapping requests got serials %x and %x, want the same certificate", a.SerialNumber, b.SerialNumber)
+	}
+	valid := 0
+	for _, r := range st.seq {
+		if r.Subject == old.Subject.String() && !r.Revoked {
+			valid++
+		}
+	}
+	if valid != 1 {
+		t.Errorf("%d valid certificates for the device, want 1", valid)
+	}
+}
+
+// certOf returns the certificate of a 200 answer.
+func certOf(t *testing.T, rec *httptest.ResponseRecorder) *x509.Certificate {
+	t.Helper()
+	if rec.Code != 200 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	der, err := est.DecodeBase64(rec.Body.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := est.ParseCertsOnly(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certs[0]
 }

@@ -42,9 +42,13 @@ type Record struct {
 	SupersededBy *big.Int
 }
 
-// ReasonSuperseded is the RFC 5280 CRLReason of a certificate revoked
-// because it was renewed.
-const ReasonSuperseded = 4
+// RFC 5280 CRLReasons estd gives itself: ReasonSuperseded to a certificate
+// revoked because it was renewed, ReasonCessation to one withdrawn because
+// the renewal it was issued for did not complete.
+const (
+	ReasonSuperseded = 4
+	ReasonCessation  = 5
+)
 
 // ListOptions pages through records in issuance order: oldest first, or
 // newest first with Newest.
@@ -227,6 +231,12 @@ type Supersedes interface {
 	// left the outcome unknown), false when it was revoked otherwise (its
 	// first revocation is kept). An unknown serial is ErrNotFound.
 	Supersede(ctx context.Context, serial, successor *big.Int, at time.Time) (bool, error)
+	// Withdraw revokes successor (reason ReasonCessation) unless serial is
+	// superseded by it, in one atomic step: a renewal that does not know
+	// whether its Supersede took effect withdraws its certificate only if
+	// it did not. It reports whether serial is superseded by successor
+	// (successor then stays as it is).
+	Withdraw(ctx context.Context, successor, serial *big.Int, at time.Time) (superseded bool, err error)
 }
 
 // IssuanceCounts is the optional capability of counting certificates by

@@ -193,7 +193,9 @@ func (l *tlsListener) acceptLoop() {
 			<-l.conns
 			l.lm.refuse("max_connections_per_ip")
 			l.capped.Do(func(skipped int64) {
-				l.log.Warn("connection refused: this client address has too many open connections (limits.max_connections_per_ip)",
+				// Off the accept loop: a log that blocks must not stop
+				// accepting (at most one such line every 10 s).
+				go l.log.Warn("connection refused: this client address has too many open connections (limits.max_connections_per_ip)",
 					"remote", c.RemoteAddr().String(), "open", l.perIP.max, "not_logged_before", skipped)
 			})
 			c.Close()

@@ -12,8 +12,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Sampler lets the first events through, then one per interval. The zero
-// value lets every event through. It is safe for concurrent use.
+// Sampler lets the first events through, then one per interval; make one
+// with New. It is safe for concurrent use.
 type Sampler struct {
 	s       rate.Sometimes
 	skipped atomic.Int64

@@ -336,6 +336,36 @@ func (s *Store) Supersede(ctx context.Context, serial, successor *big.Int, at ti
 	return rec.SupersededBy != nil && rec.SupersededBy.Cmp(successor) == 0, nil
 }
 
+// withdraw revokes a successor unless its predecessor names it.
+const withdraw = `
+UPDATE certificates SET revoked_at = $1, revocation_reason = $2, revoked = true
+WHERE serial = $3 AND NOT revoked
+	AND NOT EXISTS (SELECT 1 FROM certificates WHERE serial = $4 AND superseded_by = $3)`
+
+// Withdraw implements store.Supersedes.
+func (s *Store) Withdraw(ctx context.Context, successor, serial *big.Int, at time.Time) (bool, error) {
+	if successor == nil || successor.Sign() <= 0 || serial == nil || serial.Sign() <= 0 {
+		return false, fmt.Errorf("store/postgres: withdraw %v: %w", successor, store.ErrNotFound)
+	}
+	key := serialKey(successor)
+	at, err := checkTime(at)
+	if err != nil {
+		return false, fmt.Errorf("store/postgres: withdraw %s: %w", key, err)
+	}
+	tag, err := s.pool.Exec(ctx, withdraw, nullTime(at), store.ReasonCessation, key, serialKey(serial))
+	if err != nil {
+		return false, fmt.Errorf("store/postgres: withdraw %s: %w", key, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return false, nil
+	}
+	rec, err := s.BySerial(ctx, serial)
+	if err != nil {
+		return false, err
+	}
+	return rec.SupersededBy != nil && rec.SupersededBy.Cmp(successor) == 0, nil
+}
+
 // Revoke marks the certificate revoked. It returns store.ErrNotFound for an
 // unknown serial; revoking a revoked certificate keeps the first revocation.
 func (s *Store) Revoke(ctx context.Context, serial *big.Int, reason int, at time.Time) error {

@@ -690,3 +690,57 @@ func testRecord(serial int64) *store.Record {
 		DER:          []byte{0x30, 0x03, 0x02, 0x01, 0x01},
 	}
 }
+
+// TestPendingCapIsolation: the pending-request cap holds whatever isolation
+// level the database gives transactions by default. Two AddRequests queue
+// on the label's lock (held here) under REPEATABLE READ, where a snapshot
+// taken before the lock was granted would miss the first one's insert.
+func TestPendingCapIsolation(t *testing.T) {
+	for _, level := range []string{"repeatable read", "serializable"} {
+		t.Run(strings.ReplaceAll(level, " ", "-"), func(t *testing.T) {
+			dsn := pgtest.NewDatabase(t)
+			u, err := url.Parse(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			q.Set("default_transaction_isolation", level)
+			u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+			s := openDSN(t, u.String())
+			defer s.Close()
+			admin := adminConn(t, dsn)
+			if _, err := admin.Exec(t.Context(), `SELECT pg_advisory_lock($1, hashtext($2))`, pendingLocks, "held"); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i := range 2 {
+				wg.Go(func() {
+					_, errs[i] = s.AddRequest(t.Context(), &store.Request{ID: fmt.Sprintf("r%d", i), Label: "held", Requester: "d",
+						Operation: "simpleenroll", CSR: []byte{1}, CreatedAt: time.Now()}, store.PendingLimits{PerLabel: 1})
+				})
+			}
+			time.Sleep(300 * time.Millisecond) // both wait for the lock
+			if _, err := admin.Exec(t.Context(), `SELECT pg_advisory_unlock($1, hashtext($2))`, pendingLocks, "held"); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			pending, _, err := s.Requests(t.Context(), store.RequestPending, store.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			refused := 0
+			for _, err := range errs {
+				switch {
+				case errors.Is(err, store.ErrTooManyPending):
+					refused++
+				case err != nil:
+					t.Errorf("AddRequest: %v", err)
+				}
+			}
+			if len(pending) != 1 || refused != 1 {
+				t.Fatalf("%d pending, %d refused with max_pending 1; want 1 and 1", len(pending), refused)
+			}
+		})
+	}
+}

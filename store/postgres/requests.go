@@ -48,7 +48,9 @@ func (s *Store) AddRequest(ctx context.Context, req *store.Request, limits store
 	if err != nil {
 		return nil, fmt.Errorf("store/postgres: add request %q: %w", req.ID, err)
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	// READ COMMITTED whatever the database's default: each statement
+	// must see what the AddRequest before it, holding the lock, committed.
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if limits.PerLabel > 0 || limits.PerRequester > 0 {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, pendingLocks, req.Label); err != nil {
 				return err

@@ -476,6 +476,40 @@ func (s *Store) Supersede(ctx context.Context, serial, successor *big.Int, at ti
 	return rec.SupersededBy != nil && rec.SupersededBy.Cmp(successor) == 0, nil
 }
 
+// withdraw revokes a successor unless its predecessor names it.
+const withdraw = `
+UPDATE certificates SET revoked_at = ?1, revocation_reason = ?2, revoked = 1
+WHERE serial = ?3 AND revoked = 0
+	AND NOT EXISTS (SELECT 1 FROM certificates WHERE serial = ?4 AND superseded_by = ?3)`
+
+// Withdraw implements store.Supersedes.
+func (s *Store) Withdraw(ctx context.Context, successor, serial *big.Int, at time.Time) (bool, error) {
+	if successor == nil || successor.Sign() <= 0 || serial == nil || serial.Sign() <= 0 {
+		return false, fmt.Errorf("store/sqlite: withdraw %v: %w", successor, store.ErrNotFound)
+	}
+	key := serialKey(successor)
+	revokedAt, err := formatTime(at)
+	if err != nil {
+		return false, fmt.Errorf("store/sqlite: withdraw %s: %w", key, err)
+	}
+	var revokedAtArg any = revokedAt
+	if at.IsZero() {
+		revokedAtArg = nil
+	}
+	res, err := s.w.ExecContext(ctx, withdraw, revokedAtArg, store.ReasonCessation, key, serialKey(serial))
+	if err != nil {
+		return false, fmt.Errorf("store/sqlite: withdraw %s: %w", key, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return false, err
+	}
+	rec, err := s.BySerial(ctx, serial)
+	if err != nil {
+		return false, err
+	}
+	return rec.SupersededBy != nil && rec.SupersededBy.Cmp(successor) == 0, nil
+}
+
 // Revoke marks the certificate revoked at the given time with an RFC 5280
 // CRLReason code. It returns an error wrapping store.ErrNotFound for an
 // unknown serial; revoking a revoked certificate keeps the first revocation.

@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListLimits", testListLimits},
 		{"Revoke", testRevoke},
 		{"Supersede", testSupersede},
+		{"Withdraw", testWithdraw},
 		{"CountIssued", testCountIssued},
 		{"ConcurrentPut", testConcurrentPut},
 		{"ConcurrentDuplicate", testConcurrentDuplicate},
@@ -517,6 +518,47 @@ func testSupersede(t *testing.T, s store.Store) {
 		if _, err := sup.Supersede(ctx, other.Serial, bad, at); err == nil {
 			t.Errorf("Supersede with successor %v succeeded", bad)
 		}
+	}
+}
+
+// testWithdraw: Withdraw revokes a renewal's certificate unless its
+// predecessor names it as successor, and says which it was.
+func testWithdraw(t *testing.T, s store.Store) {
+	sup, ok := s.(store.Supersedes)
+	if !ok {
+		t.Skip("the store does not implement store.Supersedes")
+	}
+	ctx := t.Context()
+	old, won, lost := newRecord(1), newRecord(2), newRecord(3)
+	for _, r := range []*store.Record{old, won, lost} {
+		mustPut(t, s, r)
+	}
+	at := baseTime.Add(time.Hour)
+	if ok, err := sup.Supersede(ctx, old.Serial, won.Serial, at); !ok || err != nil {
+		t.Fatalf("Supersede = %v, %v", ok, err)
+	}
+	if superseded, err := sup.Withdraw(ctx, won.Serial, old.Serial, at); !superseded || err != nil {
+		t.Errorf("Withdraw of the successor = %v, %v; want true (kept)", superseded, err)
+	}
+	if got, _ := s.BySerial(ctx, won.Serial); got.Revoked {
+		t.Errorf("Withdraw revoked the recorded successor: %+v", got)
+	}
+	if superseded, err := sup.Withdraw(ctx, lost.Serial, old.Serial, at); superseded || err != nil {
+		t.Errorf("Withdraw of another certificate = %v, %v; want false (withdrawn)", superseded, err)
+	}
+	got, _ := s.BySerial(ctx, lost.Serial)
+	if !got.Revoked || got.RevocationReason != store.ReasonCessation || !got.RevokedAt.Equal(at) {
+		t.Errorf("after Withdraw: %+v; want revoked, cessationOfOperation", got)
+	}
+	// Withdrawn again: nothing changes.
+	if superseded, err := sup.Withdraw(ctx, lost.Serial, old.Serial, at.Add(time.Hour)); superseded || err != nil {
+		t.Errorf("Withdraw again = %v, %v", superseded, err)
+	}
+	if again, _ := s.BySerial(ctx, lost.Serial); !again.RevokedAt.Equal(at) {
+		t.Errorf("a second Withdraw changed the revocation: %+v", again)
+	}
+	if _, err := sup.Withdraw(ctx, lost.Serial, big.NewInt(0x7777777), at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Withdraw for an unknown predecessor: %v, want ErrNotFound", err)
 	}
 }
 
