@@ -43,6 +43,7 @@ import (
 
 	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/ca"
+	"github.com/estkit/estkit/internal/estd"
 	"github.com/estkit/estkit/internal/estdtest"
 	"github.com/estkit/estkit/internal/pemutil"
 	"github.com/estkit/estkit/internal/testenv"
@@ -359,4 +360,79 @@ func subjects(certs []*x509.Certificate) string {
 		s = append(s, c.Subject.String())
 	}
 	return "[" + strings.Join(s, "; ") + "]"
+}
+
+// TestStrongSwanPKIAfterRollover: after `estd ca rollover`, pki --estca
+// saves the root and both issuing CAs, and a certificate pki enrolled from
+// the retired CA renews with pki --est, the renewal trusted under the new
+// issuing CA.
+func TestStrongSwanPKIAfterRollover(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	s := estdtest.Start(t, estdtest.Options{})
+	rootFile, oldIssuingFile := p.estca(t, s)
+	const dn = "CN=rollover-client, O=estkit interop"
+	key1, req1 := p.newRequest(t, "client1", dn)
+	args := []string{"--est", "--url", s.URL, "--in", req1, "--options", p.userpassOptions(t, s.User, s.Password), "--outform", "pem",
+		"--cacert", rootFile, "--cacert", oldIssuingFile}
+	out, stderr, err := p.try(t, args...)
+	if err != nil {
+		t.Fatalf("pki --est (simpleenroll): %v\nstderr:\n%s", err, stderr)
+	}
+	cert1 := parseCert(t, "simpleenroll", out)
+	cert1File := p.file("client1.pem")
+	if err := os.WriteFile(cert1File, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s.Stop(t)
+	if _, err := estd.RolloverCA(context.Background(), s.Dir, estd.RolloverOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.Restart(t)
+
+	caout := p.file("after.pem")
+	p.run(t, "--estca", "--url", s.URL, "--cacert", s.RootFile, "--caout", caout, "--outform", "pem", "--force")
+	saved, _ := filepath.Glob(p.file("after*"))
+	var trust []string
+	found := map[string]bool{}
+	for _, f := range saved {
+		certs, err := pemutil.ReadCerts(f)
+		if err != nil || len(certs) != 1 {
+			t.Fatalf("pki --estca saved %s: %v", f, err)
+		}
+		for name, c := range map[string]*x509.Certificate{"root": s.Root, "new": s.Daemon.CA.Cert, "retired": retiredIssuerOf(t, s, cert1)} {
+			if certs[0].Equal(c) {
+				found[name] = true
+			}
+		}
+		trust = append(trust, "--cacert", f)
+	}
+	if len(saved) != 3 || !found["root"] || !found["new"] || !found["retired"] {
+		t.Fatalf("pki --estca after the rollover saved %v (%v); want the root and both issuing CAs", saved, found)
+	}
+
+	_, req2 := p.newRequest(t, "client2", dn)
+	args = append([]string{"--est", "--url", s.URL, "--in", req2, "--cert", cert1File, "--key", key1, "--outform", "pem"}, trust...)
+	out, stderr, err = p.try(t, args...)
+	if err != nil {
+		t.Fatalf("pki --est --cert --key (simplereenroll) with a certificate of the retired CA: %v\nstderr:\n%s", err, stderr)
+	}
+	requireTrusted(t, "simplereenroll", stderr)
+	cert2 := parseCert(t, "simplereenroll", out)
+	if err := cert2.CheckSignatureFrom(s.Daemon.CA.Cert); err != nil {
+		t.Errorf("the renewal is not signed by the new issuing CA: %v", err)
+	}
+}
+
+// retiredIssuerOf returns the retired issuing CA that signed cert.
+func retiredIssuerOf(t *testing.T, s *estdtest.Server, cert *x509.Certificate) *x509.Certificate {
+	t.Helper()
+	for _, r := range s.Daemon.Retired {
+		if cert.CheckSignatureFrom(r.Cert) == nil {
+			return r.Cert
+		}
+	}
+	t.Fatal("no retired CA signed the first certificate")
+	return nil
 }
