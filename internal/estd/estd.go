@@ -96,9 +96,13 @@ type Daemon struct {
 	// created the users file, "" otherwise.
 	BootstrapPassword string
 
-	tlsCert   atomic.Pointer[tls.Certificate]
-	keyCloser io.Closer // releases an HSM session; nil for key files
-	retired   []retiredCA
+	tlsCert atomic.Pointer[tls.Certificate]
+	// tlsRenewing is set while a renewal of tlsCert runs; tlsRetryAt is
+	// when the next may start after one failed (Unix nanoseconds).
+	tlsRenewing atomic.Bool
+	tlsRetryAt  atomic.Int64
+	keyCloser   io.Closer // releases an HSM session; nil for key files
+	retired     []retiredCA
 }
 
 // Open prepares the data directory, creating what is missing, and returns a
@@ -360,11 +364,50 @@ func (d *Daemon) loadTLS(ctx context.Context) error {
 	return nil
 }
 
-// TLSConfig returns the server TLS configuration with the daemon's certificate.
+// TLSConfig returns the server TLS configuration with the daemon's
+// certificate. A certificate within tlsRenewBefore of its expiry is
+// renewed in the background while estd serves, so a daemon that runs for
+// longer than the certificate's validity keeps a valid one.
 func (d *Daemon) TLSConfig() *tls.Config {
 	return server.TLSConfig(d.opts.TLS, func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-		return d.tlsCert.Load(), nil
+		c := d.tlsCert.Load()
+		if now := d.opts.Clock(); c.Leaf != nil && now.After(c.Leaf.NotAfter.Add(-tlsRenewBefore)) {
+			d.renewTLS(now)
+		}
+		return c, nil
 	})
+}
+
+// tlsRetry is how long a failed renewal of the TLS certificate waits
+// before the next attempt.
+const tlsRetry = time.Hour
+
+// renewTLS renews the TLS certificate in the background, one renewal at a
+// time and, after a failure, not again before tlsRetry.
+func (d *Daemon) renewTLS(now time.Time) {
+	if now.UnixNano() < d.tlsRetryAt.Load() || !d.tlsRenewing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer d.tlsRenewing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		old := d.tlsCert.Load().Leaf
+		if err := d.loadTLS(ctx); err != nil {
+			d.tlsRetryAt.Store(now.Add(tlsRetry).UnixNano())
+			d.opts.Logger.Error("could not renew the TLS server certificate; trying again in an hour", "not_after", old.NotAfter, "err", err.Error())
+			return
+		}
+		renewed := d.tlsCert.Load().Leaf
+		d.opts.Logger.Info("renewed the TLS server certificate", "old_not_after", old.NotAfter, "not_after", renewed.NotAfter)
+		if now.After(renewed.NotAfter.Add(-tlsRenewBefore)) {
+			// Cut short by the issuing CA's own expiry: another renewal
+			// would give no more. Only a rollover helps.
+			d.tlsRetryAt.Store(renewed.NotAfter.UnixNano())
+			d.opts.Logger.Warn("the issuing CA expires soon, and every certificate it issues with it: roll it over (estd ca rollover)",
+				"issuing_ca_not_after", d.CA.Cert.NotAfter)
+		}
+	}()
 }
 
 // ShutdownTimeout bounds how long Serve waits for in-flight requests.

@@ -2,11 +2,13 @@ package estd
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,4 +159,57 @@ func mustReadCert(t *testing.T, path string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestTLSRenewedWhileServing: a TLS server certificate nearing its expiry
+// is renewed while estd serves, without a restart: the next handshakes get
+// the new one.
+func TestTLSRenewedWhileServing(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.NewUsers().Save(filepath.Join(data, UsersFile)); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncbuf.Buffer{}
+	d, err := Open(context.Background(), Options{DataDir: data, Clock: now, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	addr := serveOn(t, "Serve", d.Serve)
+	served := func() *x509.Certificate {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // the test clock is not the client's
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0]
+	}
+	first := served()
+	clock.Store(first.NotAfter.Add(-tlsRenewBefore + time.Hour).UnixNano())
+	if got := served(); !got.Equal(first) {
+		t.Fatal("the handshake that noticed the expiry waited for the renewal")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := served()
+		if !got.Equal(first) {
+			if !got.NotAfter.After(now().Add(tlsRenewBefore)) || got.CheckSignatureFrom(d.CA.Cert) != nil {
+				t.Fatalf("renewed certificate valid until %v, from %q", got.NotAfter, got.Issuer)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the TLS certificate was not renewed:\n%s", logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "renewed the TLS server certificate") {
+		t.Errorf("the renewal was not logged:\n%s", logs)
+	}
 }
