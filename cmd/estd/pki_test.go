@@ -96,6 +96,9 @@ func TestRevocationAndMetrics(t *testing.T) {
 		`estd_issuance_seconds_count{label=""} 2`,
 		`estd_tls_handshake_failures_total{reason="protocol_version"} 1`,
 		`estd_pending_approvals 0`,
+		`estd_ca_certificate_not_after_timestamp_seconds{role="issuing",subject="CN=estd Issuing CA`,
+		`estd_ca_certificate_not_after_timestamp_seconds{role="root",subject="CN=estd Root CA`,
+		`estd_tls_certificate_not_after_timestamp_seconds `,
 		`estd_store_commit_records_total 3`, // the two enrollments and estd's own TLS certificate
 	} {
 		if !strings.Contains(m, want) {

@@ -190,6 +190,16 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 			}
 			return 0
 		}),
+		d.caExpiry(),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "estd_tls_certificate_not_after_timestamp_seconds",
+			Help: "When the TLS server certificate expires (Unix time); estd renews it in its last 30 days.",
+		}, func() float64 {
+			if c := d.tlsCert.Load(); c != nil && c.Leaf != nil {
+				return float64(c.Leaf.NotAfter.Unix())
+			}
+			return 0
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "estd_manufacturer_crl_revoked",
 			Help: "Factory certificates the manufacturer CRLs in use revoke.",
@@ -509,6 +519,21 @@ func (d *Daemon) Close() error {
 	}
 	errs = append(errs, closeRetired(d.retired))
 	return errors.Join(errs...)
+}
+
+// caExpiry is the metric of when estd's CA certificates expire: alert well
+// before the issuing CA's (estd ca rollover), and before the root's.
+func (d *Daemon) caExpiry() prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "estd_ca_certificate_not_after_timestamp_seconds",
+		Help: "When a CA certificate of estd expires (Unix time), by role: root, issuing, or retired (an issuing CA a rollover replaced, kept for its certificates).",
+	}, []string{"role", "subject"})
+	g.WithLabelValues("root", d.Root.Subject.String()).Set(float64(d.Root.NotAfter.Unix()))
+	g.WithLabelValues("issuing", d.CA.Cert.Subject.String()).Set(float64(d.CA.Cert.NotAfter.Unix()))
+	for _, r := range d.Retired {
+		g.WithLabelValues("retired", r.Cert.Subject.String()).Set(float64(r.Cert.NotAfter.Unix()))
+	}
+	return g
 }
 
 // issuingCAs returns the current issuing CA, then the retired ones.
