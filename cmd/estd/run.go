@@ -46,6 +46,9 @@ func run(ctx context.Context, args []string, e env) int {
 	if len(args) > 0 && args[0] == "migrate" {
 		return migrateCmd(ctx, args[1:], e)
 	}
+	if len(args) > 0 && args[0] == "backup" {
+		return backupCmd(ctx, args[1:], e)
+	}
 	if len(args) > 1 && args[0] == "ca" && args[1] == "init" {
 		return caInitCmd(ctx, args[2:], e)
 	}
@@ -74,7 +77,7 @@ func run(ctx context.Context, args []string, e env) int {
 	storeDSN := fs.String("store", "", "PostgreSQL `DSN` (postgres://USER@HOST/DB; password in PGPASSWORD); default SQLite in -data")
 	caKey := fs.String("ca-key", "", "issuing CA key: a key `file` or a PKCS#11 URI (default: in -data)")
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: estd [flags]\n       estd user add|list|remove [-data DIR] [NAME]\n       estd admin list|show|approve|reject|revoke [-data DIR] ...\n       estd migrate [-config FILE | -data DIR | -store DSN]\n       estd ca init [-data DIR] [-hsm PKCS11-URI] [-key-type T]\n       estd ca rollover [-data DIR] [-root-key FILE|PKCS11-URI] [-hsm PKCS11-URI] [-key-type T]\n\nflags:\n")
+		fmt.Fprintf(e.stderr, "usage: estd [flags]\n       estd user add|list|remove [-data DIR] [NAME]\n       estd admin list|show|approve|reject|revoke [-data DIR] ...\n       estd migrate [-config FILE | -data DIR | -store DSN]\n       estd backup -out FILE [-config FILE | -data DIR] [-no-keys]\n       estd ca init [-data DIR] [-hsm PKCS11-URI] [-key-type T]\n       estd ca rollover [-data DIR] [-root-key FILE|PKCS11-URI] [-hsm PKCS11-URI] [-key-type T]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

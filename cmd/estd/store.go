@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/estkit/estkit/ca"
@@ -129,5 +132,47 @@ func caRolloverCmd(ctx context.Context, args []string, e env) int {
 		"issued stay valid and renew as before; the new CA's CRL is at /crl/%x (crl_url + \"/%x\").\n",
 		r.Issuing.Subject.CommonName, r.Issuing.SerialNumber.Text(16), r.Issuing.NotAfter.Format(time.DateOnly),
 		r.Retired.Subject.CommonName, r.RetiredAs, r.Issuing.SubjectKeyId, r.Issuing.SubjectKeyId)
+	return 0
+}
+
+// backupCmd writes a gzipped tar of the data directory's CA, users and keys
+// and of a consistent copy of the SQLite database, while estd serves.
+func backupCmd(ctx context.Context, args []string, e env) int {
+	fs := flag.NewFlagSet("estd backup", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	where := storeFlags(fs)
+	out := fs.String("out", "", "the backup `file` to create (.tar.gz, mode 0600)")
+	noKeys := fs.Bool("no-keys", false, "leave private keys and serverkeygen keys out")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 || *out == "" {
+		fmt.Fprintf(e.stderr, "usage: estd backup -out FILE [-config FILE | -data DIR] [-no-keys]\n")
+		return 2
+	}
+	o, err := where()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "estd backup: %v\n", err)
+		return 2
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "estd backup: %v\n", err)
+		return 1
+	}
+	sum, err := estd.Backup(ctx, f, estd.BackupOptions{Store: o, NoKeys: *noKeys})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(*out)
+		fmt.Fprintf(e.stderr, "estd backup: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(e.stdout, "estd backup: wrote %s: %s\n", *out, strings.Join(sum.Files, ", "))
+	if !sum.Database {
+		fmt.Fprintf(e.stdout, "estd backup: the database is PostgreSQL; back it up with pg_dump\n")
+	}
+	if slices.Contains(sum.Files, estd.RootKeyFile) {
+		fmt.Fprintf(e.stdout, "estd backup: the backup holds the root CA key (%s): keep it offline, as the key should be\n", estd.RootKeyFile)
+	}
+	fmt.Fprintf(e.stdout, "estd backup: restore with: mkdir DIR && tar -xzf %s -C DIR && estd -data DIR\n", *out)
 	return 0
 }

@@ -43,8 +43,9 @@ const (
 
 // Store is a store.Store kept in one SQLite database file.
 type Store struct {
-	w *sql.DB // the single writer connection
-	r *sql.DB // query-only connections
+	path string  // the database file, absolute
+	w    *sql.DB // the single writer connection
+	r    *sql.DB // query-only connections
 	// lookups are query-only connections for point lookups (Status,
 	// BySerial) alone, so that long reads on r (List, scans) never hold
 	// them; lookupSlots admits as many lookups at once as it has
@@ -97,7 +98,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
 	}
 
-	s := &Store{w: w}
+	s := &Store{w: w, path: abs}
 	readers := func(n int) (*sql.DB, error) {
 		db, err := sql.Open("sqlite", dsn(abs, true))
 		if err != nil {
@@ -208,6 +209,28 @@ func (s *Store) Close() error {
 func (s *Store) Ping(ctx context.Context) error {
 	if _, err := s.SchemaVersion(ctx); err != nil {
 		return fmt.Errorf("store/sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Backup writes a consistent copy of the database to path, which must not
+// exist, while the store serves (SQLite's VACUUM INTO, on a read
+// transaction: writers go on). The copy is a database of its own, without
+// a WAL; Open it as any other.
+func (s *Store) Backup(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("store/sqlite: backup: %s exists", path)
+	}
+	// A connection of its own: the readers are query_only, which refuses
+	// VACUUM INTO, and the writer would hold every Put for the copy's time.
+	db, err := sql.Open("sqlite", dsn(s.path, false))
+	if err != nil {
+		return fmt.Errorf("store/sqlite: backup: %w", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("store/sqlite: backup: %w", err)
 	}
 	return nil
 }

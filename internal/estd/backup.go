@@ -1,0 +1,144 @@
+package estd
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/estkit/estkit/store/sqlite"
+)
+
+// BackupOptions configure Backup.
+type BackupOptions struct {
+	// Store says where the database is; a PostgreSQL database is not
+	// copied (pg_dump does that), the data directory's files are.
+	Store StoreOptions
+	// NoKeys leaves out private key files and the serverkeygen keys: for
+	// a copy kept where keys must not go (the certificates, users and
+	// database still restore an estd once the keys are put back).
+	NoKeys bool
+	// Now stamps the archive's entries; zero means time.Now().
+	Now time.Time
+}
+
+// BackupSummary is what Backup wrote.
+type BackupSummary struct {
+	Files []string // the archive's entries, in order
+	// Database reports whether the SQLite database is among them.
+	Database bool
+}
+
+// backupFiles are the data directory's files a backup keeps, when present;
+// RetiredDir is kept whole. The TLS certificate is not: estd issues a new
+// one when it starts without it.
+var backupFiles = []string{RootCertFile, RootKeyFile, IssuingCertFile, IssuingKeyFile, IssuingKeyRefFile,
+	UsersFile, AdminUsersFile, KEKsFile}
+
+// isKeyFile reports whether a data directory file holds private keys.
+func isKeyFile(name string) bool {
+	return strings.HasSuffix(name, ".key") || name == KEKsFile
+}
+
+// Backup writes a gzipped tar of what restores estd's data directory to w:
+// the CA certificates and keys (retired ones too), the users files, the
+// serverkeygen keys and a consistent copy of the SQLite database, taken
+// while estd serves. Extract it into an empty directory and start estd
+// with -data pointing there.
+func Backup(ctx context.Context, w io.Writer, o BackupOptions) (BackupSummary, error) {
+	var sum BackupSummary
+	dir := o.Store.DataDir
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if _, err := os.Stat(filepath.Join(dir, RootCertFile)); err != nil {
+		return sum, fmt.Errorf("%s holds no CA (%s): %w", dir, RootCertFile, err)
+	}
+	gz := gzip.NewWriter(w)
+	tw := tar.NewWriter(gz)
+	add := func(name, path string) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		hdr := &tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), Size: fi.Size(), ModTime: now, Typeflag: tar.TypeReg}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.CopyN(tw, f, fi.Size()); err != nil {
+			return err
+		}
+		sum.Files = append(sum.Files, name)
+		return nil
+	}
+	for _, name := range backupFiles {
+		if o.NoKeys && isKeyFile(name) {
+			continue
+		}
+		err := add(name, filepath.Join(dir, name))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return sum, err
+		}
+	}
+	retired, err := os.ReadDir(filepath.Join(dir, RetiredDir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return sum, err
+	}
+	if len(retired) > 0 {
+		if err := tw.WriteHeader(&tar.Header{Name: RetiredDir + "/", Mode: 0o700, ModTime: now, Typeflag: tar.TypeDir}); err != nil {
+			return sum, err
+		}
+	}
+	for _, e := range retired {
+		if e.IsDir() || (o.NoKeys && isKeyFile(e.Name())) {
+			continue
+		}
+		if err := add(RetiredDir+"/"+e.Name(), filepath.Join(dir, RetiredDir, e.Name())); err != nil {
+			return sum, err
+		}
+	}
+	if o.Store.DSN == "" {
+		if _, err := os.Stat(o.Store.sqlitePath()); err != nil {
+			return sum, fmt.Errorf("the database: %w", err)
+		}
+		tmp, err := os.MkdirTemp("", "estd-backup-")
+		if err != nil {
+			return sum, err
+		}
+		defer os.RemoveAll(tmp)
+		st, err := sqlite.Open(ctx, o.Store.sqlitePath())
+		if err != nil {
+			return sum, err
+		}
+		copyPath := filepath.Join(tmp, DBFile)
+		err = st.Backup(ctx, copyPath)
+		st.Close()
+		if err != nil {
+			return sum, err
+		}
+		if err := os.Chmod(copyPath, 0o600); err != nil {
+			return sum, err
+		}
+		if err := add(DBFile, copyPath); err != nil {
+			return sum, err
+		}
+		sum.Database = true
+	}
+	if err := tw.Close(); err != nil {
+		return sum, err
+	}
+	return sum, gz.Close()
+}
