@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -397,11 +398,7 @@ func cmdReenroll(ctx context.Context, e *env, args []string) error {
 	case ef.csrFile != "":
 		csr, err = readCSR(ef.csrFile)
 	case *rekey:
-		kt := ef.k.keyType
-		if kt == "" {
-			kt = keyTypeName(key)
-		}
-		if newKeyOut, err = newKey(kt); err == nil {
+		if newKeyOut, err = ef.o.pendingKey(e, ef.k.keyType, key); err == nil {
 			csr, err = client.RenewalCSR(current, newKeyOut)
 		}
 	default:
@@ -419,9 +416,58 @@ func cmdReenroll(ctx context.Context, e *env, args []string) error {
 	}
 	res, err := ef.pop.send(ctx, c, est.OpSimpleReenroll, csr, csrKey, false)
 	if err != nil {
+		if newKeyOut != nil {
+			fmt.Fprintf(e.stderr, "est: the new key stays in %s: the same command again asks with it (a server that renewed already sends that certificate again)\n", ef.o.pendingKeyPath())
+		}
 		return err
 	}
-	return ef.o.write(ctx, e, c, f, res.Certificate, newKeyOut, csr)
+	if err := ef.o.write(ctx, e, c, f, res.Certificate, newKeyOut, csr); err != nil {
+		return err
+	}
+	if newKeyOut != nil {
+		os.Remove(ef.o.pendingKeyPath())
+	}
+	return nil
+}
+
+// pendingKeyPath is where reenroll -rekey keeps the new key until the
+// renewal is written: next to -keyout, or in -dir.
+func (o *output) pendingKeyPath() string {
+	if o.keyout != "" {
+		return o.keyout + ".pending"
+	}
+	return filepath.Join(o.dir, "key.pem.pending")
+}
+
+// pendingKey returns the new key of reenroll -rekey: the one an earlier
+// attempt left at pendingKeyPath, whose answer was lost (on a label that
+// revokes what it renews, only that key gets the renewal again), or a new
+// one of type kt (default: the type of current), written there (mode 0600)
+// before it is used.
+func (o *output) pendingKey(e *env, kt string, current crypto.Signer) (crypto.Signer, error) {
+	path := o.pendingKeyPath()
+	if k, err := readKey(path); err == nil {
+		fmt.Fprintf(e.stderr, "est: asking with the new key of an earlier attempt, %s\n", path)
+		return k, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("the new key of an earlier attempt, %s: %w", path, err)
+	}
+	if kt == "" {
+		kt = keyTypeName(current)
+	}
+	k, err := newKey(kt)
+	if err != nil {
+		return nil, err
+	}
+	if o.dir != "" {
+		if err := os.MkdirAll(o.dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeKey(path, k, formatPEM); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // write stores the results: -out/-keyout, and with -dir the whole set.
