@@ -60,6 +60,7 @@ func (h *Handler) supersede(ctx context.Context, old, renewed *x509.Certificate,
 		case werr != nil:
 			h.log.Error("could neither revoke a renewed certificate nor withdraw its renewal", "serial", old.SerialNumber.Text(16),
 				"renewal", renewed.SerialNumber.Text(16), "err", werr.Error())
+			return nil, est.Wrap(est.ErrUnavailable, err, "the certificate store failed during the renewal; try again")
 		case superseded:
 			return renewed, nil // it did take effect
 		}

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -19,8 +20,11 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/internal/logsample"
 	"github.com/estkit/estkit/store"
 )
@@ -44,8 +48,7 @@ const (
 // After a rollover (estd ca rollover) estd has issuing CAs of earlier
 // generations, retired, whose certificates stay valid until they expire:
 // each issuing CA has its CRL at /crl/ID, ID its subject key identifier in
-// lowercase hexadecimal, and /crl is the CRL of the oldest of them, whose
-// certificates name /crl itself (CRLPath gives what the others name).
+// lowercase hexadecimal, and /crl is the first generation's (CRLPath).
 type Revocation struct {
 	cas   []*revocationCA // the current issuing CA first
 	bare  *revocationCA   // the CA of /crl
@@ -54,10 +57,9 @@ type Revocation struct {
 	clock func() time.Time
 	log   *slog.Logger
 
-	// issuerOf remembers which CA issued a revoked certificate, by serial,
-	// when there are several (parsing a certificate once).
-	issuerMu sync.Mutex
-	issuerOf map[string]*revocationCA
+	// crlMu serializes the signing of CRLs: all CAs' together, from one
+	// reading of the revoked certificates.
+	crlMu sync.Mutex
 
 	// refusals samples the log lines of refused requests.
 	refusals *logsample.Sampler
@@ -71,36 +73,21 @@ type IssuingCA struct {
 
 type revocationCA struct {
 	IssuingCA
-	mu      sync.Mutex
-	crl     []byte
+	crl     []byte // under Revocation.crlMu
 	crlMade time.Time
 }
 
-// CRLPath is the path of the CRL of cas[i] among cas (the current issuing
-// CA first, then the retired ones): /crl for the oldest, /crl/ID for the
-// others. Certificates name it in their CRL distribution point.
-func CRLPath(cas []IssuingCA, i int) string {
-	if i == oldest(cas) {
+// CRLPath is the path of the CRL of an issuing CA among those estd serves:
+// /crl for the first generation (ca.Generation), whose certificates name
+// the CRL URL as configured, /crl/ID for every later one, ID its subject
+// key identifier in lowercase hexadecimal. Certificates name it in their
+// CRL distribution point; it depends on the CA certificate alone, so nodes
+// agree on it whatever else their data directories hold.
+func CRLPath(c *x509.Certificate) string {
+	if ca.Generation(c) == 1 {
 		return "/crl"
 	}
-	return "/crl/" + hex.EncodeToString(cas[i].Cert.SubjectKeyId)
-}
-
-// oldest returns the index of the CA of cas made first: the current one
-// (cas[0]) only when it is alone, otherwise the retired one made first,
-// by notBefore and then by serial (estd's serials begin with the time).
-func oldest(cas []IssuingCA) int {
-	if len(cas) == 1 {
-		return 0
-	}
-	o := 1
-	for i := 2; i < len(cas); i++ {
-		a, b := cas[i].Cert, cas[o].Cert
-		if a.NotBefore.Before(b.NotBefore) || a.NotBefore.Equal(b.NotBefore) && a.SerialNumber.Cmp(b.SerialNumber) < 0 {
-			o = i
-		}
-	}
-	return o
+	return "/crl/" + hex.EncodeToString(c.SubjectKeyId)
 }
 
 // NewRevocation returns the handler for the issuing CAs cas, the current
@@ -119,12 +106,19 @@ func NewRevocation(cas []IssuingCA, st store.Store, clock func() time.Time, log 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	v := &Revocation{store: st, revs: revs, clock: clock, log: log, issuerOf: map[string]*revocationCA{},
-		refusals: logsample.New(10, time.Second)}
+	v := &Revocation{store: st, revs: revs, clock: clock, log: log, refusals: logsample.New(10, time.Second)}
 	for _, c := range cas {
 		v.cas = append(v.cas, &revocationCA{IssuingCA: c})
 	}
-	v.bare = v.cas[oldest(cas)]
+	// /crl is the first generation's CRL; once that CA has expired (and
+	// every certificate naming /crl with it), the current CA's.
+	v.bare = v.cas[0]
+	for _, c := range v.cas {
+		if CRLPath(c.Cert) == "/crl" {
+			v.bare = c
+			break
+		}
+	}
 	return v, nil
 }
 
@@ -214,12 +208,12 @@ func (v *Revocation) CRL(ctx context.Context) ([]byte, error) {
 	return v.crlOf(ctx, v.bare)
 }
 
-// crlOf returns the CRL of c, signing a new one when the cached one is
-// older than a minute.
+// crlOf returns the CRL of c. When it is older than a minute, every CA's
+// CRL is signed anew, from one reading of the revoked certificates.
 func (v *Revocation) crlOf(ctx context.Context, c *revocationCA) ([]byte, error) {
 	now := v.clock()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	v.crlMu.Lock()
+	defer v.crlMu.Unlock()
 	if c.crl != nil && now.Sub(c.crlMade) < crlRefresh && !now.Before(c.crlMade) {
 		return c.crl, nil
 	}
@@ -227,67 +221,108 @@ func (v *Revocation) crlOf(ctx context.Context, c *revocationCA) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	entries := make([]x509.RevocationListEntry, 0, len(recs))
+	entries := make(map[*revocationCA][]x509.RevocationListEntry, len(v.cas))
+	unmatched := 0
 	for _, r := range recs {
-		if v.issuer(r) != c {
+		issuer := v.issuer(r)
+		if issuer == nil {
+			unmatched++
 			continue
 		}
-		entries = append(entries, x509.RevocationListEntry{SerialNumber: r.Serial, RevocationTime: r.RevokedAt, ReasonCode: r.RevocationReason})
+		entries[issuer] = append(entries[issuer], x509.RevocationListEntry{SerialNumber: r.Serial, RevocationTime: r.RevokedAt, ReasonCode: r.RevocationReason})
+	}
+	if unmatched > 0 {
+		v.log.Warn("revoked certificates on record that none of the issuing CAs loaded issued are on no CRL (is a retired CA missing from retired-cas?)", "certificates", unmatched)
 	}
 	thisUpdate := now.Truncate(time.Second)
-	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-		// Seconds since the epoch: increasing across restarts and nodes.
-		Number:                    big.NewInt(thisUpdate.Unix()),
-		ThisUpdate:                thisUpdate,
-		NextUpdate:                thisUpdate.Add(CRLValidity),
-		RevokedCertificateEntries: entries,
-	}, c.Cert, c.Signer)
-	if err != nil {
-		return nil, err
+	for _, ca := range v.cas {
+		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+			// Seconds since the epoch: increasing across restarts and nodes.
+			Number:                    big.NewInt(thisUpdate.Unix()),
+			ThisUpdate:                thisUpdate,
+			NextUpdate:                thisUpdate.Add(CRLValidity),
+			RevokedCertificateEntries: entries[ca],
+		}, ca.Cert, ca.Signer)
+		if err != nil {
+			return nil, fmt.Errorf("the CRL of %s: %w", ca.Cert.Subject, err)
+		}
+		ca.crl, ca.crlMade = der, now
 	}
-	c.crl, c.crlMade = der, now
-	return der, nil
+	return c.crl, nil
 }
 
 // issuer returns the CA that issued the certificate of rec, or nil when
-// none of them did. With one issuing CA every record is its.
+// none of them did. With one issuing CA every record is its; with several,
+// the certificate's authority key identifier tells (read without parsing
+// the whole certificate: a CRL may list a million).
 func (v *Revocation) issuer(rec *store.Record) *revocationCA {
 	if len(v.cas) == 1 {
 		return v.cas[0]
 	}
-	key := rec.Serial.Text(16)
-	v.issuerMu.Lock()
-	c, ok := v.issuerOf[key]
-	v.issuerMu.Unlock()
-	if ok {
-		return c
-	}
-	if cert, err := x509.ParseCertificate(rec.DER); err == nil {
-		for _, cand := range v.cas {
-			if issuedBy(cert, cand.Cert) {
-				c = cand
-				break
+	if aki := authorityKeyID(rec.DER); aki != nil {
+		for _, c := range v.cas {
+			if bytes.Equal(aki, c.Cert.SubjectKeyId) {
+				return c
 			}
 		}
+		return nil
 	}
-	v.issuerMu.Lock()
-	if len(v.issuerOf) >= maxIssuerCache {
-		clear(v.issuerOf) // revoked certificates leave as they expire: start afresh
+	cert, err := x509.ParseCertificate(rec.DER)
+	if err != nil {
+		return nil
 	}
-	v.issuerOf[key] = c
-	v.issuerMu.Unlock()
-	return c
+	for _, c := range v.cas {
+		if bytes.Equal(cert.RawIssuer, c.Cert.RawSubject) && cert.CheckSignatureFrom(c.Cert) == nil {
+			return c
+		}
+	}
+	return nil
 }
 
-// maxIssuerCache bounds Revocation.issuerOf.
-const maxIssuerCache = 1 << 16
+// oidAuthorityKeyID is 2.5.29.35, DER-encoded.
+var oidAuthorityKeyID = []byte{0x55, 0x1d, 0x23}
 
-// issuedBy reports whether ca issued cert, a certificate on record (so one
-// of estd's CAs issued it): its authority key identifier is ca's subject
-// key identifier (every certificate estd issues has one) and its issuer is
-// ca's subject.
-func issuedBy(cert, ca *x509.Certificate) bool {
-	return bytes.Equal(cert.AuthorityKeyId, ca.SubjectKeyId) && bytes.Equal(cert.RawIssuer, ca.RawSubject)
+// authorityKeyID returns the keyIdentifier of a DER certificate's
+// authority key identifier extension (RFC 5280 4.2.1.1), or nil.
+func authorityKeyID(der []byte) []byte {
+	in := cryptobyte.String(der)
+	var cert, tbs cryptobyte.String
+	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !cert.ReadASN1(&tbs, cbasn1.SEQUENCE) {
+		return nil
+	}
+	if !tbs.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) || // version
+		!tbs.SkipASN1(cbasn1.INTEGER) || // serialNumber
+		!tbs.SkipASN1(cbasn1.SEQUENCE) || // signature
+		!tbs.SkipASN1(cbasn1.SEQUENCE) || // issuer
+		!tbs.SkipASN1(cbasn1.SEQUENCE) || // validity
+		!tbs.SkipASN1(cbasn1.SEQUENCE) || // subject
+		!tbs.SkipASN1(cbasn1.SEQUENCE) || // subjectPublicKeyInfo
+		!tbs.SkipOptionalASN1(cbasn1.Tag(1).ContextSpecific()) || // issuerUniqueID
+		!tbs.SkipOptionalASN1(cbasn1.Tag(2).ContextSpecific()) { // subjectUniqueID
+		return nil
+	}
+	var exts, list cryptobyte.String
+	var present bool
+	if !tbs.ReadOptionalASN1(&exts, &present, cbasn1.Tag(3).Constructed().ContextSpecific()) || !present ||
+		!exts.ReadASN1(&list, cbasn1.SEQUENCE) {
+		return nil
+	}
+	for !list.Empty() {
+		var ext, oid, value, aki, id cryptobyte.String
+		if !list.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1(&oid, cbasn1.OBJECT_IDENTIFIER) {
+			return nil
+		}
+		if !bytes.Equal(oid, oidAuthorityKeyID) {
+			continue
+		}
+		var hasID bool
+		if !ext.SkipOptionalASN1(cbasn1.BOOLEAN) || !ext.ReadASN1(&value, cbasn1.OCTET_STRING) ||
+			!value.ReadASN1(&aki, cbasn1.SEQUENCE) || !aki.ReadOptionalASN1(&id, &hasID, cbasn1.Tag(0).ContextSpecific()) || !hasID {
+			return nil
+		}
+		return id
+	}
+	return nil
 }
 
 // OCSP answers one DER OCSP request with a DER response.

@@ -69,14 +69,11 @@ func TestRevocationSeveralCAs(t *testing.T) {
 	newGood, newRevoked := issue(current, "new-good", false), issue(current, "new-revoked", true)
 
 	cas := []server.IssuingCA{{Cert: current.Cert, Signer: current.Signer}, {Cert: old.Cert, Signer: old.Signer}}
-	if got := server.CRLPath(cas, 0); got != "/crl/"+hex.EncodeToString(current.Cert.SubjectKeyId) {
-		t.Errorf("CRLPath of the current CA = %q", got)
+	if got := server.CRLPath(current.Cert); got != "/crl/"+hex.EncodeToString(current.Cert.SubjectKeyId) {
+		t.Errorf("CRLPath of the second generation = %q", got)
 	}
-	if got := server.CRLPath(cas, 1); got != "/crl" {
-		t.Errorf("CRLPath of the retired CA = %q, want /crl", got)
-	}
-	if got := server.CRLPath(cas[:1], 0); got != "/crl" {
-		t.Errorf("CRLPath of a CA alone = %q, want /crl", got)
+	if got := server.CRLPath(old.Cert); got != "/crl" {
+		t.Errorf("CRLPath of the first generation = %q, want /crl", got)
 	}
 	h, err := server.NewRevocation(cas, st, nil, nil)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/estkit/estkit"
@@ -470,6 +471,33 @@ func (o *output) pendingKey(e *env, kt string, current crypto.Signer) (crypto.Si
 	return k, nil
 }
 
+// certPath returns the CA certificates among cas that certify cert, from
+// its issuer up to a root: what chain.pem and fullchain.pem hold. /cacerts
+// may carry more (after a rollover, the issuing CA before the current one),
+// and a TLS chain must hold only the path. When cas do not reach a root
+// from cert, cas are returned whole.
+func certPath(cert *x509.Certificate, cas []*x509.Certificate) []*x509.Certificate {
+	var path []*x509.Certificate
+	for cur := cert; len(path) < len(cas); {
+		var next *x509.Certificate
+		for _, c := range cas {
+			if bytes.Equal(c.RawSubject, cur.RawIssuer) && !slices.Contains(path, c) && cur.CheckSignatureFrom(c) == nil {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		path = append(path, next)
+		if bytes.Equal(next.RawIssuer, next.RawSubject) {
+			return path
+		}
+		cur = next
+	}
+	return cas
+}
+
 // write stores the results: -out/-keyout, and with -dir the whole set.
 func (o *output) write(ctx context.Context, e *env, c *client.Client, f format, cert *x509.Certificate, key crypto.Signer, csr []byte) error {
 	if o.dir == "" {
@@ -491,7 +519,7 @@ func (o *output) write(ctx context.Context, e *env, c *client.Client, f format, 
 	if err != nil {
 		return fmt.Errorf("certificate issued, but fetching the CA chain failed: %w", err)
 	}
-	files, err := bundle(cert, key, csr, chain)
+	files, err := bundle(cert, key, csr, certPath(cert, chain))
 	if err != nil {
 		return err
 	}

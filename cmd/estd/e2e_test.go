@@ -365,8 +365,9 @@ func opensslCRL(t *testing.T, dir string, c *testpki.CA, certs ...*x509.Certific
 	testpki.WriteKey(t, filepath.Join(dir, "ca.key"), c.Key)
 	var index strings.Builder
 	for _, r := range certs {
+		// openssl ca wants whole octets: an even number of hex digits.
 		fmt.Fprintf(&index, "R\t%s\t%s,keyCompromise\t%X\tunknown\t/CN=%s\n",
-			r.NotAfter.UTC().Format("060102150405Z"), time.Now().UTC().Add(-time.Minute).Format("060102150405Z"), r.SerialNumber, r.Subject.CommonName)
+			r.NotAfter.UTC().Format("060102150405Z"), time.Now().UTC().Add(-time.Minute).Format("060102150405Z"), r.SerialNumber.Bytes(), r.Subject.CommonName)
 	}
 	files := map[string]string{
 		"index.txt": index.String(),

@@ -86,6 +86,13 @@ func loadOrCreateCA(ctx context.Context, dir string, kt ca.KeyType, ko KeyOption
 		if closer != nil {
 			closer.Close()
 		}
+		if !sameKey(key.Public(), cert.PublicKey) {
+			if ko.Ref != "" {
+				err = fmt.Errorf("%w: the key given by ca_key (-ca-key) is not the issuing CA's; after 'estd ca rollover' the new key is in %s (or %s): remove ca_key, or point it at the new key", err, IssuingKeyFile, IssuingKeyRefFile)
+			} else {
+				err = fmt.Errorf("%w: a rollover may have been interrupted; run 'estd ca rollover' again, which takes the key back from its retired copy", err)
+			}
+		}
 		return nil, nil, false, nil, err
 	}
 	return root, issuing, created, closer, nil

@@ -145,7 +145,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	if o.CRLURL != "" {
 		// The CRL of a CA after the first is at CRLURL/ID (server.CRLPath).
-		d.CA.CRLURLs = []string{o.CRLURL + strings.TrimPrefix(server.CRLPath(d.issuingCAs(), 0), "/crl")}
+		d.CA.CRLURLs = []string{o.CRLURL + strings.TrimPrefix(server.CRLPath(d.CA.Cert), "/crl")}
 	}
 	if o.OCSPURL != "" {
 		d.CA.OCSPURLs = []string{o.OCSPURL}

@@ -1,6 +1,7 @@
 package estd
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -11,13 +12,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/ca/keys"
 	"github.com/estkit/estkit/internal/fsutil"
+	"github.com/estkit/estkit/internal/pemutil"
 )
 
 // RolloverOptions configure RolloverCA.
@@ -68,13 +70,21 @@ func RolloverCA(ctx context.Context, dir string, o RolloverOptions) (*Rollover, 
 	if err != nil {
 		return nil, err
 	}
-	keyFile, refFile := filepath.Join(dir, IssuingKeyFile), filepath.Join(dir, IssuingKeyRefFile)
-	currentKey, currentRef := readIfExists(keyFile), readIfExists(refFile)
-	if currentKey == nil && currentRef == nil {
-		return nil, fmt.Errorf("neither %s nor %s is in %s: a rollover keeps the current issuing key with the CA it retires, so it must be there (an issuing key configured elsewhere with ca_key: copy it or its PKCS#11 URI there first)", IssuingKeyFile, IssuingKeyRefFile, dir)
-	}
 	if !now.Before(root.NotAfter.Add(-24 * time.Hour)) {
 		return nil, fmt.Errorf("the root CA expires on %s: a new issuing CA under it would not outlive it", root.NotAfter.Format(time.DateOnly))
+	}
+	unlock, err := lockRollover(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	keyFile, refFile := filepath.Join(dir, IssuingKeyFile), filepath.Join(dir, IssuingKeyRefFile)
+	name := "issuing-ca-" + current.SerialNumber.Text(16)
+	base := filepath.Join(dir, RetiredDir, name)
+	currentKey, currentRef, err := currentIssuingKey(ctx, dir, current, base, o)
+	if err != nil {
+		return nil, err
 	}
 
 	rootRef := o.RootKey
@@ -101,7 +111,10 @@ func RolloverCA(ctx context.Context, dir string, o RolloverOptions) (*Rollover, 
 			return nil, fmt.Errorf("the current issuing key: %w", err)
 		}
 	}
-	var newKey crypto.Signer
+	var (
+		newKey     crypto.Signer
+		newKeyFile []byte // the new key file's contents; nil with an HSM
+	)
 	if o.HSM != "" {
 		signer, closer, err := keys.Generate(ctx, o.HSM, kt, keys.Options{Logger: o.Logger})
 		if err != nil {
@@ -109,52 +122,68 @@ func RolloverCA(ctx context.Context, dir string, o RolloverOptions) (*Rollover, 
 		}
 		defer closer.Close()
 		newKey = signer
-	} else if newKey, err = ca.GenerateKey(kt); err != nil {
+	} else {
+		if newKey, err = ca.GenerateKey(kt); err != nil {
+			return nil, err
+		}
+		// An encrypted issuing key is followed by one encrypted with the
+		// same passphrase, never by a plaintext one.
+		if currentKey != nil && isEncryptedPEM(currentKey) {
+			pass, perr := o.Key.passphrase()()
+			if perr != nil {
+				return nil, fmt.Errorf("the current issuing key is encrypted, and so will the new one be: %w", perr)
+			}
+			newKeyFile, err = keys.MarshalEncryptedPEM(newKey, pass)
+			clear(pass)
+		} else {
+			newKeyFile, err = keys.MarshalPEM(newKey)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	subject, err := nextIssuingName(dir, current)
+	if err != nil {
 		return nil, err
 	}
-	subject := nextIssuingName(current.Subject, countRetired(dir)+2)
 	issuing, err := ca.NewSubCA(root, rootKey, newKey.Public(), subject, now.Add(-time.Hour), issuingValidity)
 	if err != nil {
 		return nil, err
 	}
 
 	// The retired CA first: until the new certificate is in place, estd
-	// starts with the current CA (and skips a retired copy of it).
+	// starts with the current CA (and skips a retired copy of it). Nothing
+	// in RetiredDir is overwritten with anything else.
 	if err := os.MkdirAll(filepath.Join(dir, RetiredDir), 0o700); err != nil {
 		return nil, err
 	}
-	name := "issuing-ca-" + current.SerialNumber.Text(16)
-	base := filepath.Join(dir, RetiredDir, name)
 	if currentRef != nil {
-		err = fsutil.WriteFileAtomic(base+".keyref", currentRef, 0o600)
+		err = writeOnce(base+".keyref", currentRef)
 	} else {
-		err = fsutil.WriteFileAtomic(base+".key", currentKey, 0o600)
+		err = writeOnce(base+".key", currentKey)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := writeCerts(base+".pem", current); err != nil {
+	if err := writeOnce(base+".pem", pemutil.EncodeCerts(current)); err != nil {
 		return nil, err
 	}
 	// Then the new key, and the new certificate last: a certificate in
-	// place means its key is.
+	// place means its key is. Interrupted in between, the next rollover
+	// finds the retired copy and takes the current key from it.
 	if o.HSM != "" {
 		if err := fsutil.WriteFileAtomic(refFile, []byte(o.HSM+"\n"), 0o600); err != nil {
 			return nil, err
 		}
-		if currentKey != nil {
-			if err := os.Remove(keyFile); err != nil {
-				return nil, err
-			}
-		}
-	} else {
-		if err := writeKey(keyFile, newKey); err != nil {
+		if err := removeIfExists(keyFile); err != nil {
 			return nil, err
 		}
-		if currentRef != nil {
-			if err := os.Remove(refFile); err != nil {
-				return nil, err
-			}
+	} else {
+		if err := fsutil.WriteFileAtomic(keyFile, newKeyFile, 0o600); err != nil {
+			return nil, err
+		}
+		if err := removeIfExists(refFile); err != nil {
+			return nil, err
 		}
 	}
 	if err := writeCerts(filepath.Join(dir, IssuingCertFile), issuing); err != nil {
@@ -164,29 +193,110 @@ func RolloverCA(ctx context.Context, dir string, o RolloverOptions) (*Rollover, 
 	return &Rollover{Retired: current, Issuing: issuing, RetiredAs: base + ".pem"}, nil
 }
 
-// generation matches the generation suffix of an issuing CA's common name.
-var generation = regexp.MustCompile(` G[0-9]+$`)
-
-// nextIssuingName is the subject of the issuing CA of generation gen (the
-// first has none): the current one's with its common name's suffix " Gn"
-// replaced, so that the CAs of a chain can be told apart by name.
-func nextIssuingName(current pkix.Name, gen int) pkix.Name {
-	n := current
-	n.Names, n.ExtraNames = nil, nil
-	n.CommonName = generation.ReplaceAllString(current.CommonName, "") + " G" + strconv.Itoa(gen)
-	return n
-}
-
-// countRetired is how many issuing CAs dir has retired.
-func countRetired(dir string) int {
-	entries, _ := os.ReadDir(filepath.Join(dir, RetiredDir))
-	n := 0
-	for _, e := range entries {
-		if filepath.Ext(e.Name()) == ".pem" {
-			n++
+// currentIssuingKey returns the key file or key reference of the current
+// issuing CA, checked against its certificate. A rollover interrupted after
+// it wrote the new key but before the new certificate left the new key
+// next to the old certificate: the current key is then the retired copy
+// (base), which that rollover had written first.
+func currentIssuingKey(ctx context.Context, dir string, current *x509.Certificate, base string, o RolloverOptions) (key, ref []byte, err error) {
+	candidates := []struct{ key, ref []byte }{
+		{readIfExists(filepath.Join(dir, IssuingKeyFile)), readIfExists(filepath.Join(dir, IssuingKeyRefFile))},
+	}
+	if copied, err := readCert(base + ".pem"); err == nil && copied.Equal(current) {
+		candidates = append(candidates, struct{ key, ref []byte }{readIfExists(base + ".key"), readIfExists(base + ".keyref")})
+	}
+	if candidates[0].key == nil && candidates[0].ref == nil {
+		return nil, nil, fmt.Errorf("neither %s nor %s is in %s: a rollover keeps the current issuing key with the CA it retires, so it must be there. With ca_key set in the configuration, copy that key (or its PKCS#11 URI, as %s) into %s first, and remove ca_key before estd starts again", IssuingKeyFile, IssuingKeyRefFile, dir, IssuingKeyRefFile, dir)
+	}
+	for i, c := range candidates {
+		where := filepath.Join(dir, IssuingKeyFile)
+		if c.ref != nil {
+			where = strings.TrimSpace(string(c.ref))
+		} else if c.key == nil {
+			continue
+		} else if i > 0 {
+			where = base + ".key"
+		}
+		signer, closer, err := keys.Load(ctx, where, keys.Options{Passphrase: o.Key.passphrase(), Logger: o.Logger})
+		if err != nil {
+			return nil, nil, fmt.Errorf("the current issuing key (%s): %w", where, err)
+		}
+		if closer != nil {
+			closer.Close()
+		}
+		if sameKey(signer.Public(), current.PublicKey) {
+			if i > 0 {
+				o.Logger.Warn("an earlier rollover did not finish: taking the current issuing key from its retired copy", "retired_copy", base+".pem")
+			}
+			return c.key, c.ref, nil
 		}
 	}
-	return n
+	return nil, nil, fmt.Errorf("the issuing key in %s is not the key of %s, and no retired copy of that CA holds it: put the key of %s back as %s (or %s) before rolling over", dir, IssuingCertFile, IssuingCertFile, IssuingKeyFile, IssuingKeyRefFile)
+}
+
+// lockRollover takes the data directory's rollover lock: one rollover at a
+// time. It returns the lock's release.
+func lockRollover(dir string) (func(), error) {
+	path := filepath.Join(dir, "rollover.lock")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("another rollover is running (%s exists; remove it if none is)", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	return func() { os.Remove(path) }, nil
+}
+
+// writeOnce writes data to path, mode 0600, unless path holds data already;
+// it never replaces other contents.
+func writeOnce(path string, data []byte) error {
+	if old, err := os.ReadFile(path); err == nil {
+		if bytes.Equal(old, data) {
+			return nil
+		}
+		return fmt.Errorf("%s exists and holds something else: not overwriting it", path)
+	}
+	return fsutil.WriteFileAtomic(path, data, 0o600)
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func isEncryptedPEM(b []byte) bool {
+	return bytes.Contains(b, []byte("-----BEGIN ENCRYPTED PRIVATE KEY-----")) || bytes.Contains(b, []byte("Proc-Type: 4,ENCRYPTED"))
+}
+
+// nextIssuingName is the subject of the issuing CA after current: its
+// subject with the next generation's suffix in the common name, one no
+// retired CA of dir has, so that the CAs of a chain can be told apart by
+// name.
+func nextIssuingName(dir string, current *x509.Certificate) (pkix.Name, error) {
+	taken := map[string]bool{current.Subject.CommonName: true}
+	entries, _ := os.ReadDir(filepath.Join(dir, RetiredDir))
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) != ".pem" {
+			continue
+		}
+		if c, err := readCert(filepath.Join(dir, RetiredDir, e.Name())); err == nil {
+			taken[c.Subject.CommonName] = true
+		}
+	}
+	n := current.Subject
+	n.Names, n.ExtraNames = nil, nil
+	stem := ca.GenerationStem(current)
+	for gen := ca.Generation(current) + 1; gen < 10000; gen++ {
+		if cn := stem + " G" + strconv.Itoa(gen); !taken[cn] {
+			n.CommonName = cn
+			return n, nil
+		}
+	}
+	return n, errors.New("no free generation name")
 }
 
 func readIfExists(path string) []byte {

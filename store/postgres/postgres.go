@@ -336,11 +336,15 @@ func (s *Store) Supersede(ctx context.Context, serial, successor *big.Int, at ti
 	return rec.SupersededBy != nil && rec.SupersededBy.Cmp(successor) == 0, nil
 }
 
-// withdraw revokes a successor unless its predecessor names it.
+// withdraw revokes a successor unless its predecessor names it. The
+// predecessor's row is locked first: a Supersede still running on another
+// connection (the one whose answer was lost) commits before it is read, so
+// the two cannot both take effect.
 const withdraw = `
+WITH o AS (SELECT superseded_by FROM certificates WHERE serial = $4 FOR UPDATE)
 UPDATE certificates SET revoked_at = $1, revocation_reason = $2, revoked = true
 WHERE serial = $3 AND NOT revoked
-	AND NOT EXISTS (SELECT 1 FROM certificates WHERE serial = $4 AND superseded_by = $3)`
+	AND NOT EXISTS (SELECT 1 FROM o WHERE superseded_by = $3)`
 
 // Withdraw implements store.Supersedes.
 func (s *Store) Withdraw(ctx context.Context, successor, serial *big.Int, at time.Time) (bool, error) {

@@ -744,3 +744,51 @@ func TestPendingCapIsolation(t *testing.T) {
 		})
 	}
 }
+
+// TestWithdrawWaitsForSupersede: a Withdraw of a renewal whose Supersede is
+// still running on another connection (its answer lost) waits for it, and
+// then keeps the renewal: the old certificate and its successor are never
+// both revoked.
+func TestWithdrawWaitsForSupersede(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	s := openDSN(t, dsn)
+	defer s.Close()
+	ctx := t.Context()
+	old, renewed := testRecord(0x100), testRecord(0x200)
+	for _, r := range []*store.Record{old, renewed} {
+		if err := s.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	inflight := adminConn(t, dsn)
+	tx, err := inflight.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, supersede, nullTime(at), store.ReasonSuperseded, serialKey(renewed.Serial), serialKey(old.Serial)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan bool, 1)
+	go func() {
+		superseded, err := s.Withdraw(ctx, renewed.Serial, old.Serial, at)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- superseded
+	}()
+	select {
+	case <-done:
+		t.Fatal("Withdraw did not wait for the Supersede in flight")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if superseded := <-done; !superseded {
+		t.Error("Withdraw after the Supersede committed reported it had not")
+	}
+	if n, _ := s.BySerial(ctx, renewed.Serial); n.Revoked {
+		t.Error("the recorded successor was withdrawn")
+	}
+}
