@@ -20,6 +20,7 @@
 package dashboard
 
 import (
+	"crypto/x509"
 	"embed"
 	"errors"
 	"html/template"
@@ -41,6 +42,13 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
+// CA is one of estd's CA certificates and its role: "root", "issuing", or
+// "retired" (an issuing CA a rollover replaced, kept for its certificates).
+type CA struct {
+	Role string
+	Cert *x509.Certificate
+}
+
 // Options configure a Handler.
 type Options struct {
 	// Admin performs the operator actions. Required.
@@ -53,6 +61,9 @@ type Options struct {
 	Clock func() time.Time
 	// Logger receives logins, logouts and refusals; nil discards them.
 	Logger *slog.Logger
+	// CAs are estd's CA certificates, shown on the overview with their
+	// expiry: what an operator must renew in time.
+	CAs []CA
 	// IdleTimeout ends a session not used for this long; 0 means 30 minutes.
 	IdleTimeout time.Duration
 	// MaxAge ends a session this long after login; 0 means 12 hours.
@@ -74,6 +85,7 @@ type Handler struct {
 	logins   *loginLimiter
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
+	cas      []CA
 }
 
 // New returns a Handler.
@@ -111,6 +123,7 @@ func New(o Options) (*Handler, error) {
 		sessions: newSessions(o.IdleTimeout, o.MaxAge),
 		logins:   newLoginLimiter(o.LoginRate, o.LoginBurst),
 		pages:    pages,
+		cas:      o.CAs,
 	}
 	h.routes()
 	return h, nil

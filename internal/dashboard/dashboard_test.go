@@ -71,12 +71,14 @@ func newFixture(t *testing.T) *fixture {
 	if err := f.users.Set(alice, alicePW); err != nil {
 		t.Fatal(err)
 	}
+	issuing := testpki.NewRoot(t, "Test Issuing CA", f.now)
+	ending := testpki.NewRoot(t, "Ending Issuing CA", f.now.Add(-10*365*24*time.Hour+60*24*time.Hour)) // 60 days left
 	f.h, err = New(Options{Admin: admin.New(st, clock, nil), Users: func() *auth.Users { return f.users }, Clock: clock,
-		Logger: slog.New(slog.NewTextHandler(&f.logs, nil))})
+		Logger: slog.New(slog.NewTextHandler(&f.logs, nil)),
+		CAs:    []CA{{Role: "issuing", Cert: issuing.Cert}, {Role: "retired", Cert: ending.Cert}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuing := testpki.NewRoot(t, "Test Issuing CA", f.now)
 	f.cert, _ = issuing.Issue(t, testpki.Leaf{CN: deviceCN, NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(90 * 24 * time.Hour),
 		DNS: []string{"sensor-42.example.net"}, IPs: []net.IP{net.IPv4(192, 0, 2, 7)}})
 	if err := st.Put(ctx, server.Record(f.cert, "tls-client", auth.Identity{Method: auth.Basic, Name: "factory-line-3"}, f.now.Add(-2*time.Hour))); err != nil {
@@ -424,7 +426,8 @@ func TestPages(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"/", 200, []string{"Overview", "<svg", `class="bar"`, "<table", "Recent issuances", "CN=" + deviceCN, "1</span> pending request", "factory-line-3"}},
+		{"/", 200, []string{"Overview", "<svg", `class="bar"`, "<table", "Recent issuances", "CN=" + deviceCN, "1</span> pending request", "factory-line-3",
+			"Certificate authorities", "Test Issuing CA", "<td>retired</td><td>CN=Ending Issuing CA", `<span class="badge bad">`, "estd ca rollover"}},
 		{"/certs", 200, []string{"CN=" + deviceCN, f.serial()}},
 		{"/certs?q=SENSOR-4", 200, []string{"1 certificate matches", f.serial()}},
 		{"/certs?q=factory-line", 200, []string{f.serial()}},
@@ -473,6 +476,11 @@ func TestPages(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), ctype) {
 			t.Errorf("GET %s: %d %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
+	}
+	// Only the CA whose end is near is flagged.
+	if _, body := b.get("/"); !regexp.MustCompile(`Ending Issuing CA[^\n]*badge bad`).MatchString(body) ||
+		regexp.MustCompile(`Test Issuing CA[^\n]*badge bad`).MatchString(body) {
+		t.Errorf("the overview flags the wrong CA:\n%s", body)
 	}
 	// A certificate a renewal superseded links to its successor.
 	old := &store.Record{Serial: big.NewInt(0x01d), Subject: "CN=" + deviceCN, NotBefore: f.now.Add(-100 * 24 * time.Hour),

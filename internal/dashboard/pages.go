@@ -111,7 +111,20 @@ type overviewData struct {
 	Hourly, Daily    *chart
 	Recent           []*store.Record
 	Now              time.Time
+	CAs              []caRow
 }
+
+// caRow is a CA certificate on the overview.
+type caRow struct {
+	CA
+	// Soon: it expires within caWarning, or has expired.
+	Soon bool
+}
+
+// caWarning is how early the overview flags a CA certificate's expiry:
+// time enough to roll an issuing CA over before it cuts issued
+// certificates' validity short.
+const caWarning = 365 * 24 * time.Hour
 
 func (h *Handler) overview(w http.ResponseWriter, r *http.Request, sess *session) {
 	ctx := r.Context()
@@ -135,6 +148,9 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, sess *session
 		Daily:  newChart("daily", "Certificates issued per day, last 30 days", daily, "Jan 2", "Mon Jan 2"),
 		Recent: recent,
 		Now:    h.clock(),
+	}
+	for _, c := range h.cas {
+		d.CAs = append(d.CAs, caRow{CA: c, Soon: d.Now.Add(caWarning).After(c.Cert.NotAfter)})
 	}
 	d.Last24h, d.Last30d = d.Hourly.Total, d.Daily.Total
 	d.PerHour = strconv.FormatFloat(float64(d.Last24h)/24, 'f', 1, 64)

@@ -33,6 +33,7 @@ func (d *Daemon) ServeAdmin(ctx context.Context, ln net.Listener) error {
 		Users:  users.get,
 		Clock:  d.opts.Clock,
 		Logger: d.opts.Logger,
+		CAs:    d.dashboardCAs(),
 	})
 	if err != nil {
 		return err
@@ -110,4 +111,13 @@ func (a *adminUsers) get() *auth.Users {
 	}
 	a.modTime, a.size = fi.ModTime(), fi.Size()
 	return a.users
+}
+
+// dashboardCAs are the CA certificates the dashboard's overview shows.
+func (d *Daemon) dashboardCAs() []dashboard.CA {
+	cas := []dashboard.CA{{Role: "issuing", Cert: d.CA.Cert}}
+	for _, r := range d.Retired {
+		cas = append(cas, dashboard.CA{Role: "retired", Cert: r.Cert})
+	}
+	return append(cas, dashboard.CA{Role: "root", Cert: d.Root})
 }
