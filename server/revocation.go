@@ -33,8 +33,9 @@ import (
 const (
 	// CRLValidity is the span between a CRL's thisUpdate and nextUpdate.
 	CRLValidity = 24 * time.Hour
-	// crlRefresh is how old a cached CRL may get before it is signed again,
-	// so a revocation on any node shows within this time.
+	// crlRefresh is how old a cached CRL, and the reading of revocations
+	// it was signed from, may get: a revocation on any node shows in the
+	// CRLs within twice this time.
 	crlRefresh = time.Minute
 	// OCSPValidity is the nextUpdate of OCSP responses.
 	OCSPValidity = time.Hour
@@ -57,9 +58,11 @@ type Revocation struct {
 	clock func() time.Time
 	log   *slog.Logger
 
-	// crlMu serializes the signing of CRLs: all CAs' together, from one
-	// reading of the revoked certificates.
-	crlMu sync.Mutex
+	// readMu guards one reading of the revoked certificates, sorted by CA,
+	// shared by the CAs' CRLs for crlRefresh.
+	readMu  sync.Mutex
+	readAt  time.Time
+	revoked map[*revocationCA][]x509.RevocationListEntry
 
 	// refusals samples the log lines of refused requests.
 	refusals *logsample.Sampler
@@ -73,8 +76,13 @@ type IssuingCA struct {
 
 type revocationCA struct {
 	IssuingCA
-	crl     []byte // under Revocation.crlMu
-	crlMade time.Time
+	// mu guards the CA's cached CRL: signing one CA's CRL, or failing to,
+	// holds up no other CA's.
+	mu      sync.Mutex
+	crl     []byte    // the last CRL signed, nil if none is valid
+	crlNext time.Time // its nextUpdate
+	crlMade time.Time // when it was last signed or failed to be
+	crlErr  error     // why the last signing failed, nil if it did not
 }
 
 // CRLPath is the path of the CRL of an issuing CA among those estd serves:
@@ -208,20 +216,59 @@ func (v *Revocation) CRL(ctx context.Context) ([]byte, error) {
 	return v.crlOf(ctx, v.bare)
 }
 
-// crlOf returns the CRL of c. When it is older than a minute, every CA's
-// CRL is signed anew, from one reading of the revoked certificates.
+// crlOf returns the CRL of c, signed anew when it is older than a minute.
+// Each CA signs on its own: a CA whose key fails (an HSM that is gone)
+// keeps serving its last CRL until that CRL's nextUpdate, tries again a
+// minute later, and holds up no other CA's.
 func (v *Revocation) crlOf(ctx context.Context, c *revocationCA) ([]byte, error) {
 	now := v.clock()
-	v.crlMu.Lock()
-	defer v.crlMu.Unlock()
-	if c.crl != nil && now.Sub(c.crlMade) < crlRefresh && !now.Before(c.crlMade) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.crlMade.IsZero() && now.Sub(c.crlMade) < crlRefresh && !now.Before(c.crlMade) {
+		if c.crl == nil {
+			return nil, c.crlErr
+		}
 		return c.crl, nil
+	}
+	revoked, err := v.revokedByCA(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	thisUpdate := now.Truncate(time.Second)
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		// Seconds since the epoch: increasing across restarts and nodes.
+		Number:                    big.NewInt(thisUpdate.Unix()),
+		ThisUpdate:                thisUpdate,
+		NextUpdate:                thisUpdate.Add(CRLValidity),
+		RevokedCertificateEntries: revoked[c],
+	}, c.Cert, c.Signer)
+	c.crlMade = now
+	if err != nil {
+		c.crlErr = fmt.Errorf("the CRL of %s: %w", c.Cert.Subject, err)
+		v.log.Error("could not sign a CRL", "ca", c.Cert.Subject.String(), "err", err.Error())
+		if c.crl != nil && now.Before(c.crlNext) {
+			return c.crl, nil // the last one is still valid
+		}
+		c.crl = nil
+		return nil, c.crlErr
+	}
+	c.crl, c.crlNext, c.crlErr = der, thisUpdate.Add(CRLValidity), nil
+	return der, nil
+}
+
+// revokedByCA returns the revoked certificates sorted by the CA that issued
+// them, read at most once per crlRefresh for all CAs.
+func (v *Revocation) revokedByCA(ctx context.Context, now time.Time) (map[*revocationCA][]x509.RevocationListEntry, error) {
+	v.readMu.Lock()
+	defer v.readMu.Unlock()
+	if v.revoked != nil && now.Sub(v.readAt) < crlRefresh && !now.Before(v.readAt) {
+		return v.revoked, nil
 	}
 	recs, err := v.revs.Revoked(ctx, now)
 	if err != nil {
 		return nil, err
 	}
-	entries := make(map[*revocationCA][]x509.RevocationListEntry, len(v.cas))
+	revoked := make(map[*revocationCA][]x509.RevocationListEntry, len(v.cas))
 	unmatched := 0
 	for _, r := range recs {
 		issuer := v.issuer(r)
@@ -229,26 +276,13 @@ func (v *Revocation) crlOf(ctx context.Context, c *revocationCA) ([]byte, error)
 			unmatched++
 			continue
 		}
-		entries[issuer] = append(entries[issuer], x509.RevocationListEntry{SerialNumber: r.Serial, RevocationTime: r.RevokedAt, ReasonCode: r.RevocationReason})
+		revoked[issuer] = append(revoked[issuer], x509.RevocationListEntry{SerialNumber: r.Serial, RevocationTime: r.RevokedAt, ReasonCode: r.RevocationReason})
 	}
 	if unmatched > 0 {
 		v.log.Warn("revoked certificates on record that none of the issuing CAs loaded issued are on no CRL (is a retired CA missing from retired-cas?)", "certificates", unmatched)
 	}
-	thisUpdate := now.Truncate(time.Second)
-	for _, ca := range v.cas {
-		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-			// Seconds since the epoch: increasing across restarts and nodes.
-			Number:                    big.NewInt(thisUpdate.Unix()),
-			ThisUpdate:                thisUpdate,
-			NextUpdate:                thisUpdate.Add(CRLValidity),
-			RevokedCertificateEntries: entries[ca],
-		}, ca.Cert, ca.Signer)
-		if err != nil {
-			return nil, fmt.Errorf("the CRL of %s: %w", ca.Cert.Subject, err)
-		}
-		ca.crl, ca.crlMade = der, now
-	}
-	return c.crl, nil
+	v.revoked, v.readAt = revoked, now
+	return revoked, nil
 }
 
 // issuer returns the CA that issued the certificate of rec, or nil when

@@ -2,13 +2,17 @@ package server_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,5 +139,91 @@ func TestRevocationSeveralCAs(t *testing.T) {
 		if resp.Status != c.want {
 			t.Errorf("OCSP for %s under %s: status %d, want %d", c.cert.Subject.CommonName, c.issuer.Subject.CommonName, resp.Status, c.want)
 		}
+	}
+}
+
+// toggleSigner signs while ok is set.
+type toggleSigner struct {
+	crypto.Signer
+	ok *atomic.Bool
+}
+
+func (s toggleSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if !s.ok.Load() {
+		return nil, errors.New("the HSM session is gone")
+	}
+	return s.Signer.Sign(r, digest, opts)
+}
+
+// TestCRLSigningFailure: each issuing CA signs its CRL on its own. A CA
+// whose key stops signing keeps serving its last CRL until that CRL's
+// nextUpdate, then 503; the other CAs' CRLs are served and refreshed
+// throughout.
+func TestCRLSigningFailure(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	tick := func(d time.Duration) { clock.Add(int64(d)) }
+	root := testpki.NewRoot(t, "Root", now)
+	newCA := func(cn string) (*x509.Certificate, crypto.Signer) {
+		key := testpki.Key(t, ca.P256)
+		cert, err := ca.NewSubCA(root.Cert, root.Key, key.Public(), pkix.Name{CommonName: cn}, now.Add(-time.Hour), 365*24*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert, key
+	}
+	firstCert, firstKey := newCA("Issuing")
+	curCert, curKey := newCA("Issuing G2")
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "estd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var ok atomic.Bool
+	ok.Store(true)
+	cas := []server.IssuingCA{{Cert: curCert, Signer: toggleSigner{curKey, &ok}}, {Cert: firstCert, Signer: firstKey}}
+	h, err := server.NewRevocation(cas, st, func() time.Time { return time.Unix(0, clock.Load()) }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (int, *x509.RevocationList) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "http://pki.example"+path, nil))
+		if rec.Code != 200 {
+			return rec.Code, nil
+		}
+		crl, err := x509.ParseRevocationList(rec.Body.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.Code, crl
+	}
+	current := "/crl/" + hex.EncodeToString(curCert.SubjectKeyId)
+	_, signed := get(current)
+	if signed == nil {
+		t.Fatal("no CRL while every key signs")
+	}
+
+	ok.Store(false)
+	tick(2 * time.Minute)
+	if code, crl := get(current); code != 200 || !crl.ThisUpdate.Equal(signed.ThisUpdate) {
+		t.Fatalf("the broken CA's CRL before its nextUpdate: %d; want its last CRL", code)
+	}
+	if code, crl := get("/crl"); code != 200 || !crl.ThisUpdate.After(signed.ThisUpdate) {
+		t.Fatalf("the other CA's CRL while one key fails: %d; want a fresh one", code)
+	}
+	tick(server.CRLValidity)
+	if code, _ := get(current); code != http.StatusServiceUnavailable {
+		t.Fatalf("the broken CA's CRL past its nextUpdate: %d, want 503", code)
+	}
+	if code, _ := get("/crl"); code != 200 {
+		t.Fatalf("the other CA's CRL: %d", code)
+	}
+	ok.Store(true)
+	tick(2 * time.Minute)
+	if code, _ := get(current); code != 200 {
+		t.Fatalf("the CA's CRL once its key signs again: %d", code)
 	}
 }
