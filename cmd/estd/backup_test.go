@@ -70,7 +70,7 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("estd backup -no-keys: %s", errs)
 	}
 	for name := range extract(t, bare, filepath.Join(tmp, "bare")) {
-		if strings.HasSuffix(name, ".key") {
+		if strings.HasSuffix(name, ".key") || name == estd.KEKsFile {
 			t.Errorf("-no-keys kept %s", name)
 		}
 	}

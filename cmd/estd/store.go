@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -152,27 +153,45 @@ func backupCmd(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "estd backup: %v\n", err)
 		return 2
 	}
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if _, err := os.Stat(*out); err == nil {
+		fmt.Fprintf(e.stderr, "estd backup: %s exists\n", *out)
+		return 1
+	}
+	// Written beside the archive (the database's copy too: it can be as
+	// large as the database) and renamed once complete: an archive that
+	// exists is whole.
+	partial := *out + ".partial"
+	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "estd backup: %v\n", err)
 		return 1
 	}
-	sum, err := estd.Backup(ctx, f, estd.BackupOptions{Store: o, NoKeys: *noKeys})
+	sum, err := estd.Backup(ctx, f, estd.BackupOptions{Store: o, NoKeys: *noKeys, TempDir: filepath.Dir(*out)})
+	if err == nil {
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = os.Rename(partial, *out)
+	}
 	if err != nil {
-		os.Remove(*out)
+		os.Remove(partial)
 		fmt.Fprintf(e.stderr, "estd backup: %v\n", err)
 		return 1
 	}
 	fmt.Fprintf(e.stdout, "estd backup: wrote %s: %s\n", *out, strings.Join(sum.Files, ", "))
-	if !sum.Database {
-		fmt.Fprintf(e.stdout, "estd backup: the database is PostgreSQL; back it up with pg_dump\n")
-	}
 	if slices.Contains(sum.Files, estd.RootKeyFile) {
 		fmt.Fprintf(e.stdout, "estd backup: the backup holds the root CA key (%s): keep it offline, as the key should be\n", estd.RootKeyFile)
 	}
-	fmt.Fprintf(e.stdout, "estd backup: restore with: mkdir DIR && tar -xzf %s -C DIR && estd -data DIR\n", *out)
+	if !sum.IssuingKey {
+		fmt.Fprintf(e.stdout, "estd backup: the issuing CA's key is not in the backup (-no-keys, or ca_key elsewhere): keep it safe apart, a restore needs it\n")
+	}
+	if sum.Database {
+		fmt.Fprintf(e.stdout, "estd backup: restore with: mkdir DIR && tar -xzf %s -C DIR && estd -data DIR\n", *out)
+	} else {
+		fmt.Fprintf(e.stdout, "estd backup: the database is PostgreSQL and not in the backup: back it up with pg_dump. Restore it with pg_restore, then: mkdir DIR && tar -xzf %s -C DIR && estd -data DIR -store DSN (or -config)\n", *out)
+	}
 	return 0
 }

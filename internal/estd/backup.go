@@ -2,6 +2,7 @@ package estd
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -27,6 +28,9 @@ type BackupOptions struct {
 	NoKeys bool
 	// Now stamps the archive's entries; zero means time.Now().
 	Now time.Time
+	// TempDir holds the database's copy while it is archived: as large as
+	// the database. "" means the system's temporary directory.
+	TempDir string
 }
 
 // BackupSummary is what Backup wrote.
@@ -34,6 +38,9 @@ type BackupSummary struct {
 	Files []string // the archive's entries, in order
 	// Database reports whether the SQLite database is among them.
 	Database bool
+	// IssuingKey reports whether the issuing CA's key (its file, or a
+	// reference to it in an HSM) is among them.
+	IssuingKey bool
 }
 
 // backupFiles are the data directory's files a backup keeps, when present;
@@ -45,6 +52,25 @@ var backupFiles = []string{RootCertFile, RootKeyFile, IssuingCertFile, IssuingKe
 // isKeyFile reports whether a data directory file holds private keys.
 func isKeyFile(name string) bool {
 	return strings.HasSuffix(name, ".key") || name == KEKsFile
+}
+
+// withoutPIN returns a PKCS#11 URI (RFC 7512) without its pin-value
+// attribute.
+func withoutPIN(uri string) string {
+	path, query, ok := strings.Cut(strings.TrimSpace(uri), "?")
+	if !ok {
+		return uri
+	}
+	var kept []string
+	for _, a := range strings.Split(query, "&") {
+		if !strings.HasPrefix(a, "pin-value=") {
+			kept = append(kept, a)
+		}
+	}
+	if len(kept) == 0 {
+		return path + "\n"
+	}
+	return path + "?" + strings.Join(kept, "&") + "\n"
 }
 
 // Backup writes a gzipped tar of what restores estd's data directory to w:
@@ -74,11 +100,26 @@ func Backup(ctx context.Context, w io.Writer, o BackupOptions) (BackupSummary, e
 		if err != nil {
 			return err
 		}
-		hdr := &tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), Size: fi.Size(), ModTime: now, Typeflag: tar.TypeReg}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", path)
+		}
+		var body io.Reader = io.LimitReader(f, fi.Size())
+		size := fi.Size()
+		if o.NoKeys && strings.HasSuffix(name, ".keyref") {
+			// A PKCS#11 URI may carry the PIN (pin-value): a copy without
+			// keys carries no PIN either.
+			b, err := io.ReadAll(body)
+			if err != nil {
+				return err
+			}
+			b = []byte(withoutPIN(string(b)))
+			body, size = bytes.NewReader(b), int64(len(b))
+		}
+		hdr := &tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), Size: size, ModTime: now, Typeflag: tar.TypeReg}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
-		if _, err := io.CopyN(tw, f, fi.Size()); err != nil {
+		if _, err := io.CopyN(tw, body, size); err != nil {
 			return err
 		}
 		sum.Files = append(sum.Files, name)
@@ -89,8 +130,12 @@ func Backup(ctx context.Context, w io.Writer, o BackupOptions) (BackupSummary, e
 			continue
 		}
 		err := add(name, filepath.Join(dir, name))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
 			return sum, err
+		case name == IssuingKeyFile || name == IssuingKeyRefFile:
+			sum.IssuingKey = true
 		}
 	}
 	retired, err := os.ReadDir(filepath.Join(dir, RetiredDir))
@@ -111,22 +156,13 @@ func Backup(ctx context.Context, w io.Writer, o BackupOptions) (BackupSummary, e
 		}
 	}
 	if o.Store.DSN == "" {
-		if _, err := os.Stat(o.Store.sqlitePath()); err != nil {
-			return sum, fmt.Errorf("the database: %w", err)
-		}
-		tmp, err := os.MkdirTemp("", "estd-backup-")
+		tmp, err := os.MkdirTemp(o.TempDir, "estd-backup-")
 		if err != nil {
 			return sum, err
 		}
 		defer os.RemoveAll(tmp)
-		st, err := sqlite.Open(ctx, o.Store.sqlitePath())
-		if err != nil {
-			return sum, err
-		}
 		copyPath := filepath.Join(tmp, DBFile)
-		err = st.Backup(ctx, copyPath)
-		st.Close()
-		if err != nil {
+		if err := sqlite.Backup(ctx, o.Store.sqlitePath(), copyPath); err != nil {
 			return sum, err
 		}
 		if err := os.Chmod(copyPath, 0o600); err != nil {

@@ -218,17 +218,36 @@ func (s *Store) Ping(ctx context.Context) error {
 // transaction: writers go on). The copy is a database of its own, without
 // a WAL; Open it as any other.
 func (s *Store) Backup(ctx context.Context, path string) error {
+	return Backup(ctx, s.path, path)
+}
+
+// Backup copies the database at dbPath to path, which must not exist, as
+// Store.Backup does, without opening it as a Store: it neither migrates
+// the database nor takes its write lock, so the estd serving it (perhaps an
+// older one) is not disturbed. A database of a newer schema than this
+// program knows is refused.
+func Backup(ctx context.Context, dbPath, path string) error {
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("store/sqlite: backup: %s exists", path)
 	}
-	// A connection of its own: the readers are query_only, which refuses
-	// VACUUM INTO, and the writer would hold every Put for the copy's time.
-	db, err := sql.Open("sqlite", dsn(s.path, false))
+	if _, err := os.Stat(dbPath); err != nil {
+		return fmt.Errorf("store/sqlite: backup: %w", err)
+	}
+	// A connection of its own: a Store's readers are query_only, which
+	// refuses VACUUM INTO, and its writer would hold every Put meanwhile.
+	db, err := sql.Open("sqlite", dsn(dbPath, false))
 	if err != nil {
 		return fmt.Errorf("store/sqlite: backup: %w", err)
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
+	v, err := schemaVersion(ctx, db)
+	if err != nil {
+		return fmt.Errorf("store/sqlite: backup: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("store/sqlite: backup: %w: database is at version %d, this program knows up to %d; back it up with the estd that serves it", ErrSchemaTooNew, v, len(migrations))
+	}
 	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
 		return fmt.Errorf("store/sqlite: backup: %w", err)
 	}
