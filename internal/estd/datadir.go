@@ -158,14 +158,15 @@ func tlsNames(extra []string) (dns []string, ips []net.IP) {
 }
 
 // tlsCertCurrent reports whether the TLS certificate in dir exists, was issued
-// by issuing, names exactly dns and ips, and has more than tlsRenewBefore left.
+// by issuing, names exactly dns and ips, is valid already (it is not if the
+// clock was ahead when it was issued), and has more than tlsRenewBefore left.
 func tlsCertCurrent(dir string, issuing *x509.Certificate, dns []string, ips []net.IP, now time.Time) bool {
 	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, TLSCertFile), filepath.Join(dir, TLSKeyFile))
 	if err != nil || pair.Leaf == nil {
 		return false
 	}
 	leaf := pair.Leaf
-	if leaf.CheckSignatureFrom(issuing) != nil || now.Add(tlsRenewBefore).After(leaf.NotAfter) {
+	if leaf.CheckSignatureFrom(issuing) != nil || now.Add(tlsRenewBefore).After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
 		return false
 	}
 	// Exactly the names asked for: a name dropped from -hostname leaves too.

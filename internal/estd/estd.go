@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -97,10 +98,16 @@ type Daemon struct {
 	BootstrapPassword string
 
 	tlsCert atomic.Pointer[tls.Certificate]
-	// tlsRenewing is set while a renewal of tlsCert runs; tlsRetryAt is
-	// when the next may start after one failed (Unix nanoseconds).
-	tlsRenewing atomic.Bool
-	tlsRetryAt  atomic.Int64
+	// renewMu guards the background renewal of tlsCert: whether one runs,
+	// when the next may start (monotonic), and whether Close has begun;
+	// renewWG counts it, renewCtx ends with Close.
+	renewMu     sync.Mutex
+	renewing    bool
+	renewRetry  time.Time
+	closing     bool
+	renewWG     sync.WaitGroup
+	renewCtx    context.Context
+	renewCancel context.CancelFunc
 	keyCloser   io.Closer // releases an HSM session; nil for key files
 	retired     []retiredCA
 }
@@ -130,6 +137,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{opts: o}
+	d.renewCtx, d.renewCancel = context.WithCancel(context.Background())
 	var err error
 	d.Root, d.CA, d.Created, d.keyCloser, err = loadOrCreateCA(ctx, o.DataDir, o.CAKeyType, o.Key, o.Clock(), o.Logger)
 	if err != nil {
@@ -331,57 +339,92 @@ func LoadManufacturerCRLs(path string, certs []*x509.Certificate, now time.Time,
 func (d *Daemon) loadTLS(ctx context.Context) error {
 	dir := d.opts.DataDir
 	dns, ips := tlsNames(d.opts.Hostnames)
-	if !tlsCertCurrent(dir, d.CA.Cert, dns, ips, d.opts.Clock()) {
-		key, err := ca.GenerateKey(ca.P256)
+	if tlsCertCurrent(dir, d.CA.Cert, dns, ips, d.opts.Clock()) {
+		pair, err := tls.LoadX509KeyPair(filepath.Join(dir, TLSCertFile), filepath.Join(dir, TLSKeyFile))
 		if err != nil {
 			return err
 		}
-		csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: dns, IPAddresses: ips}, key)
-		if err != nil {
-			return err
-		}
-		csr, err := x509.ParseCertificateRequest(csrDER)
-		if err != nil {
-			return err
-		}
-		p := &ca.Profile{
-			Name:        "estd-tls-server",
-			Validity:    tlsValidity,
-			KeyTypes:    []ca.KeyType{ca.P256},
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			SANs:        []string{"dns", "ip"},
-		}
-		who := auth.Identity{Method: "bootstrap", Name: "estd"}
-		cert, err := d.CA.Issue(ctx, csr, p, who)
-		if err != nil {
-			return err
-		}
-		if err := d.Store.Put(ctx, server.Record(cert, p.Name, who, d.opts.Clock())); err != nil {
-			return err
-		}
-		if err := writeKey(filepath.Join(dir, TLSKeyFile), key); err != nil {
-			return err
-		}
-		if err := writeCerts(filepath.Join(dir, TLSCertFile), append([]*x509.Certificate{cert}, d.CA.Chain[:len(d.CA.Chain)-1]...)...); err != nil {
-			return err
-		}
+		d.tlsCert.Store(&pair)
+		return nil
 	}
-	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, TLSCertFile), filepath.Join(dir, TLSKeyFile))
+	pair, err := d.issueTLS(ctx, dns, ips)
 	if err != nil {
 		return err
 	}
-	d.tlsCert.Store(&pair)
+	if err := d.writeTLS(pair); err != nil {
+		return err
+	}
+	d.tlsCert.Store(pair)
 	return nil
 }
 
+// issueTLS issues a TLS server certificate for dns and ips with a new
+// key, recorded like every certificate.
+func (d *Daemon) issueTLS(ctx context.Context, dns []string, ips []net.IP) (*tls.Certificate, error) {
+	key, err := ca.GenerateKey(ca.P256)
+	if err != nil {
+		return nil, err
+	}
+	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: dns, IPAddresses: ips}, key)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return nil, err
+	}
+	p := &ca.Profile{
+		Name:        "estd-tls-server",
+		Validity:    tlsValidity,
+		KeyTypes:    []ca.KeyType{ca.P256},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		SANs:        []string{"dns", "ip"},
+	}
+	who := auth.Identity{Method: "bootstrap", Name: "estd"}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cert, err := d.CA.Issue(ctx, csr, p, who)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Store.Put(ctx, server.Record(cert, p.Name, who, d.opts.Clock())); err != nil {
+		return nil, err
+	}
+	chain := append([]*x509.Certificate{cert}, d.CA.Chain[:len(d.CA.Chain)-1]...)
+	pair := &tls.Certificate{PrivateKey: key, Leaf: cert}
+	for _, c := range chain {
+		pair.Certificate = append(pair.Certificate, c.Raw)
+	}
+	return pair, nil
+}
+
+// writeTLS writes the TLS server certificate and its key to the data
+// directory.
+func (d *Daemon) writeTLS(pair *tls.Certificate) error {
+	if err := writeKey(filepath.Join(d.opts.DataDir, TLSKeyFile), pair.PrivateKey.(crypto.Signer)); err != nil {
+		return err
+	}
+	var chain []*x509.Certificate
+	for _, der := range pair.Certificate {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return err
+		}
+		chain = append(chain, c)
+	}
+	return writeCerts(filepath.Join(d.opts.DataDir, TLSCertFile), chain...)
+}
+
 // TLSConfig returns the server TLS configuration with the daemon's
-// certificate. A certificate within tlsRenewBefore of its expiry is
-// renewed in the background while estd serves, so a daemon that runs for
-// longer than the certificate's validity keeps a valid one.
+// certificate. A certificate within tlsRenewBefore of its expiry, or not
+// valid yet (the clock was ahead when it was issued), is renewed in the
+// background while estd serves, so a daemon that runs for longer than the
+// certificate's validity keeps a valid one.
 func (d *Daemon) TLSConfig() *tls.Config {
 	return server.TLSConfig(d.opts.TLS, func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		c := d.tlsCert.Load()
-		if now := d.opts.Clock(); c.Leaf != nil && now.After(c.Leaf.NotAfter.Add(-tlsRenewBefore)) {
+		if now := d.opts.Clock(); c.Leaf != nil && (now.After(c.Leaf.NotAfter.Add(-tlsRenewBefore)) || now.Before(c.Leaf.NotBefore)) {
 			d.renewTLS(now)
 		}
 		return c, nil
@@ -392,28 +435,48 @@ func (d *Daemon) TLSConfig() *tls.Config {
 // before the next attempt.
 const tlsRetry = time.Hour
 
-// renewTLS renews the TLS certificate in the background, one renewal at a
-// time and, after a failure, not again before tlsRetry.
+// renewTLS renews the TLS certificate in the background: one renewal at a
+// time, none after Close, and after a failure not again for tlsRetry
+// (measured on the monotonic clock, whatever the wall clock does).
 func (d *Daemon) renewTLS(now time.Time) {
-	if now.UnixNano() < d.tlsRetryAt.Load() || !d.tlsRenewing.CompareAndSwap(false, true) {
+	d.renewMu.Lock()
+	if d.closing || d.renewing || time.Now().Before(d.renewRetry) {
+		d.renewMu.Unlock()
 		return
 	}
+	d.renewing = true
+	d.renewWG.Add(1)
+	d.renewMu.Unlock()
 	go func() {
-		defer d.tlsRenewing.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer d.renewWG.Done()
+		var retry time.Time
+		defer func() {
+			d.renewMu.Lock()
+			d.renewing, d.renewRetry = false, retry
+			d.renewMu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(d.renewCtx, time.Minute)
 		defer cancel()
 		old := d.tlsCert.Load().Leaf
-		if err := d.loadTLS(ctx); err != nil {
-			d.tlsRetryAt.Store(now.Add(tlsRetry).UnixNano())
-			d.opts.Logger.Error("could not renew the TLS server certificate; trying again in an hour", "not_after", old.NotAfter, "err", err.Error())
+		dns, ips := tlsNames(d.opts.Hostnames)
+		pair, err := d.issueTLS(ctx, dns, ips)
+		if err != nil {
+			retry = time.Now().Add(tlsRetry)
+			if d.renewCtx.Err() == nil {
+				d.opts.Logger.Error("could not renew the TLS server certificate; trying again in an hour", "not_after", old.NotAfter, "err", err.Error())
+			}
 			return
 		}
-		renewed := d.tlsCert.Load().Leaf
-		d.opts.Logger.Info("renewed the TLS server certificate", "old_not_after", old.NotAfter, "not_after", renewed.NotAfter)
-		if now.After(renewed.NotAfter.Add(-tlsRenewBefore)) {
+		if err := d.writeTLS(pair); err != nil {
+			// Served all the same; the next start issues another.
+			d.opts.Logger.Error("renewed the TLS server certificate but could not write it to the data directory", "err", err.Error())
+		}
+		d.tlsCert.Store(pair)
+		d.opts.Logger.Info("renewed the TLS server certificate", "old_not_after", old.NotAfter, "not_after", pair.Leaf.NotAfter)
+		if now.After(pair.Leaf.NotAfter.Add(-tlsRenewBefore)) {
 			// Cut short by the issuing CA's own expiry: another renewal
 			// would give no more. Only a rollover helps.
-			d.tlsRetryAt.Store(renewed.NotAfter.UnixNano())
+			retry = time.Now().Add(pair.Leaf.NotAfter.Sub(now))
 			d.opts.Logger.Warn("the issuing CA expires soon, and every certificate it issues with it: roll it over (estd ca rollover)",
 				"issuing_ca_not_after", d.CA.Cert.NotAfter)
 		}
@@ -510,6 +573,14 @@ func (d *Daemon) Ready(ctx context.Context) error {
 
 // Close releases the store and the CA key.
 func (d *Daemon) Close() error {
+	// A renewal of the TLS certificate ends before what it uses closes.
+	d.renewMu.Lock()
+	d.closing = true
+	d.renewMu.Unlock()
+	if d.renewCancel != nil {
+		d.renewCancel()
+	}
+	d.renewWG.Wait()
 	var errs []error
 	if d.Store != nil {
 		errs = append(errs, d.Store.Close())

@@ -192,9 +192,6 @@ func TestTLSRenewedWhileServing(t *testing.T) {
 	}
 	first := served()
 	clock.Store(first.NotAfter.Add(-tlsRenewBefore + time.Hour).UnixNano())
-	if got := served(); !got.Equal(first) {
-		t.Fatal("the handshake that noticed the expiry waited for the renewal")
-	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got := served()
