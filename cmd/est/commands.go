@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/estkit/estkit"
@@ -399,7 +400,7 @@ func cmdReenroll(ctx context.Context, e *env, args []string) error {
 	case ef.csrFile != "":
 		csr, err = readCSR(ef.csrFile)
 	case *rekey:
-		if newKeyOut, err = ef.o.pendingKey(e, ef.k.keyType, key); err == nil {
+		if newKeyOut, err = ef.o.pendingKey(e, ef.k.keyType, current, key); err == nil {
 			csr, err = client.RenewalCSR(current, newKeyOut)
 		}
 	default:
@@ -426,7 +427,9 @@ func cmdReenroll(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if newKeyOut != nil {
-		os.Remove(ef.o.pendingKeyPath())
+		if err := os.Remove(ef.o.pendingKeyPath()); err != nil {
+			fmt.Fprintf(e.stderr, "est: warning: could not remove %s: %v\n", ef.o.pendingKeyPath(), err)
+		}
 	}
 	return nil
 }
@@ -440,21 +443,45 @@ func (o *output) pendingKeyPath() string {
 	return filepath.Join(o.dir, "key.pem.pending")
 }
 
-// pendingKey returns the new key of reenroll -rekey: the one an earlier
-// attempt left at pendingKeyPath, whose answer was lost (on a label that
-// revokes what it renews, only that key gets the renewal again), or a new
-// one of type kt (default: the type of current), written there (mode 0600)
-// before it is used.
-func (o *output) pendingKey(e *env, kt string, current crypto.Signer) (crypto.Signer, error) {
+// pendingKey returns the new key of reenroll -rekey for renewing current
+// (whose key is currentKey): the one an earlier attempt at that renewal
+// left at pendingKeyPath, whose answer was lost (on a label that revokes
+// what it renews, only that key gets the renewal again), or a new one of
+// type kt (default: currentKey's type), written there (mode 0600), with
+// the serial of the certificate it renews, before it is used. A pending
+// key for another certificate, or of another type than kt asks, is
+// refused rather than used or replaced: it may be the only key that can
+// fetch a renewal already issued.
+func (o *output) pendingKey(e *env, kt string, current *x509.Certificate, currentKey crypto.Signer) (crypto.Signer, error) {
 	path := o.pendingKeyPath()
-	if k, err := readKey(path); err == nil {
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		k, err := readKey(path)
+		if err != nil {
+			return nil, fmt.Errorf("the new key of an earlier attempt, %s: %w", path, err)
+		}
+		if sameKeyPair(k, currentKey) {
+			// That renewal succeeded; removing the file did not.
+			if err := os.Remove(path); err != nil {
+				return nil, err
+			}
+			break
+		}
+		renews := pendingFor(data)
+		if renews != current.SerialNumber.Text(16) {
+			return nil, fmt.Errorf("%s holds the new key of a renewal of another certificate (serial %s): finish that renewal with it, or remove the file", path, renews)
+		}
+		if kt != "" && keyTypeName(k) != kt {
+			return nil, fmt.Errorf("%s holds the %s key of an earlier attempt at this renewal, and -key-type asks %s: run without -key-type to ask with it (a server that renewed already sends that certificate again), or remove the file", path, keyTypeName(k), kt)
+		}
 		fmt.Fprintf(e.stderr, "est: asking with the new key of an earlier attempt, %s\n", path)
 		return k, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
+	case !errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("the new key of an earlier attempt, %s: %w", path, err)
 	}
 	if kt == "" {
-		kt = keyTypeName(current)
+		kt = keyTypeName(currentKey)
 	}
 	k, err := newKey(kt)
 	if err != nil {
@@ -465,10 +492,30 @@ func (o *output) pendingKey(e *env, kt string, current crypto.Signer) (crypto.Si
 			return nil, err
 		}
 	}
-	if err := writeKey(path, k, formatPEM); err != nil {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	body := append([]byte(pendingPrefix+current.SerialNumber.Text(16)+"\n"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})...)
+	if err := fsutil.WriteFileAtomic(path, body, 0o600); err != nil {
 		return nil, err
 	}
 	return k, nil
+}
+
+// pendingPrefix starts the line before the PEM block of a pending key that
+// names the certificate it renews.
+const pendingPrefix = "est reenroll -rekey: the new key for the renewal of serial "
+
+// pendingFor returns the serial a pending key file says it renews.
+func pendingFor(data []byte) string {
+	line, _, _ := strings.Cut(string(data), "\n")
+	return strings.TrimSpace(strings.TrimPrefix(line, pendingPrefix))
+}
+
+func sameKeyPair(a, b crypto.Signer) bool {
+	k, ok := a.Public().(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(b.Public())
 }
 
 // certPath returns the CA certificates among cas that certify cert, from
