@@ -291,13 +291,8 @@ func (c *Config) Validate() error {
 		if u == "" {
 			continue
 		}
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			errs = append(errs, fmt.Errorf("%s: %q is not an http URL", key, u))
-		} else if key == "crl_url" && (p.RawQuery != "" || p.Fragment != "" || strings.HasSuffix(p.Path, "/")) {
-			// The CRLs of the issuing CAs after a rollover are at
-			// crl_url/ID: the URL must be a path to append to.
-			errs = append(errs, fmt.Errorf("crl_url: %q must be the public address of estd's /crl, without a query or a trailing slash", u))
 		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {

@@ -81,24 +81,3 @@ profiles:
 		}
 	}
 }
-
-// TestCRLURL: crl_url must be a path that the CRLs of later issuing CAs can
-// be appended to (crl_url/ID).
-func TestCRLURL(t *testing.T) {
-	for u, ok := range map[string]bool{
-		"http://pki.example.com/crl":        true,
-		"https://pki.example.com/estd.crl":  true,
-		"http://pki.example.com/crl/":       false,
-		"http://pki.example.com/crl?ca=one": false,
-		"http://pki.example.com/crl#top":    false,
-		"ldap://pki.example.com/crl":        false,
-	} {
-		c, err := Decode(strings.NewReader("crl_url: \"" + u + "\"\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Validate(); (err == nil) != ok {
-			t.Errorf("crl_url %s: Validate = %v", u, err)
-		}
-	}
-}

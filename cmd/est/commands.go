@@ -522,7 +522,8 @@ func sameKeyPair(a, b crypto.Signer) bool {
 // its issuer up to a root: what chain.pem and fullchain.pem hold. /cacerts
 // may carry more (after a rollover, the issuing CA before the current one),
 // and a TLS chain must hold only the path. When cas do not reach a root
-// from cert, cas are returned whole.
+// from cert, the path as far as it goes; when they hold no issuer of cert
+// at all, cas whole.
 func certPath(cert *x509.Certificate, cas []*x509.Certificate) []*x509.Certificate {
 	var path []*x509.Certificate
 	for cur := cert; len(path) < len(cas); {
@@ -534,6 +535,9 @@ func certPath(cert *x509.Certificate, cas []*x509.Certificate) []*x509.Certifica
 			}
 		}
 		if next == nil {
+			if len(path) > 0 {
+				return path
+			}
 			break
 		}
 		path = append(path, next)

@@ -35,7 +35,8 @@ func TestCertPath(t *testing.T) {
 	}{
 		{leaf2, cacerts, []*x509.Certificate{g2.Cert, root.Cert}},
 		{leaf1, cacerts, []*x509.Certificate{g1.Cert, root.Cert}},
-		{leaf2, []*x509.Certificate{g1.Cert, root.Cert}, []*x509.Certificate{g1.Cert, root.Cert}}, // no path: all of them
+		{leaf2, []*x509.Certificate{g1.Cert, root.Cert}, []*x509.Certificate{g1.Cert, root.Cert}}, // no issuer: all of them
+		{leaf2, []*x509.Certificate{g1.Cert, g2.Cert}, []*x509.Certificate{g2.Cert}},              // no root: as far as it goes
 	} {
 		got := certPath(c.leaf, c.cas)
 		if len(got) != len(c.want) {

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,7 +154,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	if o.CRLURL != "" {
 		// The CRL of a CA after the first is at CRLURL/ID (server.CRLPath).
-		d.CA.CRLURLs = []string{o.CRLURL + strings.TrimPrefix(server.CRLPath(d.CA.Cert), "/crl")}
+		d.CA.CRLURLs = []string{crlURL(o.CRLURL, server.CRLPath(d.CA.Cert))}
 	}
 	if o.OCSPURL != "" {
 		d.CA.OCSPURLs = []string{o.OCSPURL}
@@ -605,6 +606,23 @@ func (d *Daemon) caExpiry() prometheus.Collector {
 		g.WithLabelValues("retired", r.Cert.Subject.String()).Set(float64(r.Cert.NotAfter.Unix()))
 	}
 	return g
+}
+
+// crlURL is the public address of the CRL at path (server.CRLPath) when
+// base is that of /crl: base itself, or base with /ID appended to its path
+// (a query stays where it is).
+func crlURL(base, path string) string {
+	id, ok := strings.CutPrefix(path, "/crl/")
+	if !ok {
+		return base
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return strings.TrimSuffix(base, "/") + "/" + id
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + id
+	u.RawPath = ""
+	return u.String()
 }
 
 // issuingCAs returns the current issuing CA, then the retired ones.

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -62,6 +63,12 @@ func RolloverCA(ctx context.Context, dir string, o RolloverOptions) (*Rollover, 
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	unlock, err := lockRollover(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// Read under the lock: a rollover that ran meanwhile changed them.
 	root, err := readCert(filepath.Join(dir, RootCertFile))
 	if err != nil {
 		return nil, err
@@ -73,11 +80,6 @@ func RolloverCA(ctx context.Context, dir string, o RolloverOptions) (*Rollover, 
 	if !now.Before(root.NotAfter.Add(-24 * time.Hour)) {
 		return nil, fmt.Errorf("the root CA expires on %s: a new issuing CA under it would not outlive it", root.NotAfter.Format(time.DateOnly))
 	}
-	unlock, err := lockRollover(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
 
 	keyFile, refFile := filepath.Join(dir, IssuingKeyFile), filepath.Join(dir, IssuingKeyRefFile)
 	name := "issuing-ca-" + current.SerialNumber.Text(16)
@@ -116,7 +118,7 @@ func RolloverCA(ctx context.Context, dir string, o RolloverOptions) (*Rollover, 
 		newKeyFile []byte // the new key file's contents; nil with an HSM
 	)
 	if o.HSM != "" {
-		signer, closer, err := keys.Generate(ctx, o.HSM, kt, keys.Options{Logger: o.Logger})
+		signer, closer, err := hsmIssuingKey(ctx, dir, o, kt, current)
 		if err != nil {
 			return nil, fmt.Errorf("new issuing key: %w", err)
 		}
@@ -232,6 +234,29 @@ func currentIssuingKey(ctx context.Context, dir string, current *x509.Certificat
 		}
 	}
 	return nil, nil, fmt.Errorf("the issuing key in %s is not the key of %s, and no retired copy of that CA holds it: put the key of %s back as %s (or %s) before rolling over", dir, IssuingCertFile, IssuingCertFile, IssuingKeyFile, IssuingKeyRefFile)
+}
+
+// hsmIssuingKey makes the new issuing key in the token o.HSM names, or
+// takes the one an interrupted rollover made there: the data directory's
+// key reference names it already and it is not the current CA's.
+func hsmIssuingKey(ctx context.Context, dir string, o RolloverOptions, kt ca.KeyType, current *x509.Certificate) (crypto.Signer, io.Closer, error) {
+	if ref := readIfExists(filepath.Join(dir, IssuingKeyRefFile)); strings.TrimSpace(string(ref)) == o.HSM {
+		signer, closer, err := keys.Load(ctx, o.HSM, keys.Options{Logger: o.Logger})
+		if err != nil {
+			return nil, nil, err
+		}
+		if !sameKey(signer.Public(), current.PublicKey) {
+			o.Logger.Warn("taking the key an interrupted rollover made in the token", "uri", o.HSM)
+			return signer, closer, nil
+		}
+		closer.Close()
+		return nil, nil, fmt.Errorf("%s is the current issuing CA's key: name a new object for the new one", o.HSM)
+	}
+	signer, closer, err := keys.Generate(ctx, o.HSM, kt, keys.Options{Logger: o.Logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (an earlier rollover interrupted before it wrote %s may have made it: name another object)", err, IssuingKeyRefFile)
+	}
+	return signer, closer, nil
 }
 
 // lockRollover takes the data directory's rollover lock: one rollover at a

@@ -141,3 +141,18 @@ func TestRolloverWithCAKeyElsewhere(t *testing.T) {
 	}
 	openAt(t, data, nil) // without it, estd starts
 }
+
+// TestCRLURL: the CRL of a CA after the first is at crl_url/ID, whatever
+// crl_url ends with.
+func TestCRLURL(t *testing.T) {
+	for _, c := range []struct{ base, path, want string }{
+		{"http://pki.example.com/crl", "/crl", "http://pki.example.com/crl"},
+		{"http://pki.example.com/crl", "/crl/ab01", "http://pki.example.com/crl/ab01"},
+		{"http://pki.example.com/crl/", "/crl/ab01", "http://pki.example.com/crl/ab01"},
+		{"http://pki.example.com/estd.crl?ca=x", "/crl/ab01", "http://pki.example.com/estd.crl/ab01?ca=x"},
+	} {
+		if got := crlURL(c.base, c.path); got != c.want {
+			t.Errorf("crlURL(%q, %q) = %q, want %q", c.base, c.path, got, c.want)
+		}
+	}
+}
