@@ -294,13 +294,5 @@ func certOf(t *testing.T, rec *httptest.ResponseRecorder) *x509.Certificate {
 	if rec.Code != 200 {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
-	der, err := est.DecodeBase64(rec.Body.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := est.ParseCertsOnly(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certs[0]
+	return parseCertsOnly(t, rec.Body.Bytes())
 }

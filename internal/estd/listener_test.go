@@ -160,29 +160,7 @@ func TestListenerServesHTTP2AndClientCerts(t *testing.T) {
 // and closed at once, counted; once one closes, a new one is served.
 func TestConnectionCap(t *testing.T) {
 	d := startDaemon(t, Limits{MaxConnections: 2})
-	var held []net.Conn
-	for range 2 {
-		c, err := net.Dial("tcp", d.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		held = append(held, c)
-	}
-	eventually(t, "two open connections", func() bool { return d.metric(t, "estd_connections_open") == 2 })
-
-	extra, err := net.Dial("tcp", d.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer extra.Close()
-	extra.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := extra.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("third connection: read %v, want it closed by the server", err)
-	}
-	if n := d.metric(t, `estd_connections_refused_total{reason="max_connections"}`); n != 1 {
-		t.Errorf("refused connections counted %v, want 1", n)
-	}
+	held := fillUp(t, d, 2, "max_connections")
 
 	held[0].Close()
 	eventually(t, "a free connection slot", func() bool { return d.metric(t, "estd_connections_open") == 1 })
@@ -333,23 +311,21 @@ func TestHandshakeReason(t *testing.T) {
 	}
 }
 
-// TestConnectionCapPerIP: with room for two connections per client
-// address, a third from the same address is accepted and closed at once,
-// counted, while another address is served; once one closes, the first
-// address is served again.
-func TestConnectionCapPerIP(t *testing.T) {
-	d := startDaemon(t, Limits{MaxConnectionsPerIP: 2})
+// fillUp opens n connections to d, which has room for n, and checks that
+// one more is accepted and closed at once, counted under reason. The n
+// stay open until the test ends.
+func fillUp(t *testing.T, d *testDaemon, n int, reason string) []net.Conn {
+	t.Helper()
 	var held []net.Conn
-	for range 2 {
+	for range n {
 		c, err := net.Dial("tcp", d.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		t.Cleanup(func() { c.Close() })
 		held = append(held, c)
 	}
-	eventually(t, "two open connections", func() bool { return d.metric(t, "estd_connections_open") == 2 })
-
+	eventually(t, fmt.Sprintf("%d open connections", n), func() bool { return d.metric(t, "estd_connections_open") == float64(n) })
 	extra, err := net.Dial("tcp", d.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -357,11 +333,21 @@ func TestConnectionCapPerIP(t *testing.T) {
 	defer extra.Close()
 	extra.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := extra.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("third connection from one address: read %v, want it closed by the server", err)
+		t.Fatalf("connection %d: read %v, want it closed by the server", n+1, err)
 	}
-	if n := d.metric(t, `estd_connections_refused_total{reason="max_connections_per_ip"}`); n != 1 {
-		t.Errorf("refused connections counted %v, want 1", n)
+	if got := d.metric(t, `estd_connections_refused_total{reason="`+reason+`"}`); got != 1 {
+		t.Errorf("refused connections counted %v, want 1", got)
 	}
+	return held
+}
+
+// TestConnectionCapPerIP: with room for two connections per client
+// address, a third from the same address is accepted and closed at once,
+// counted, while another address is served; once one closes, the first
+// address is served again.
+func TestConnectionCapPerIP(t *testing.T) {
+	d := startDaemon(t, Limits{MaxConnectionsPerIP: 2})
+	held := fillUp(t, d, 2, "max_connections_per_ip")
 	if logs := d.logs.String(); !strings.Contains(logs, "max_connections_per_ip") {
 		t.Errorf("the refusal was not logged:\n%s", logs)
 	}

@@ -22,6 +22,12 @@ import (
 // closes it when the test ends.
 func openAt(t *testing.T, data string, logs *syncbuf.Buffer) *Daemon {
 	t.Helper()
+	return openWith(t, data, logs, nil)
+}
+
+// openWith is openAt with the clock now (nil: time.Now).
+func openWith(t *testing.T, data string, logs *syncbuf.Buffer, now func() time.Time) *Daemon {
+	t.Helper()
 	if _, err := os.Stat(filepath.Join(data, UsersFile)); err != nil {
 		if err := os.MkdirAll(data, 0o700); err != nil {
 			t.Fatal(err)
@@ -33,7 +39,7 @@ func openAt(t *testing.T, data string, logs *syncbuf.Buffer) *Daemon {
 	if logs == nil {
 		logs = &syncbuf.Buffer{}
 	}
-	d, err := Open(context.Background(), Options{DataDir: data, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	d, err := Open(context.Background(), Options{DataDir: data, Clock: now, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,19 +174,8 @@ func TestTLSRenewedWhileServing(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()) }
-	data := filepath.Join(t.TempDir(), "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := auth.NewUsers().Save(filepath.Join(data, UsersFile)); err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncbuf.Buffer{}
-	d, err := Open(context.Background(), Options{DataDir: data, Clock: now, Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := openWith(t, filepath.Join(t.TempDir(), "data"), logs, now)
 	addr := serveOn(t, "Serve", d.Serve)
 	served := func() *x509.Certificate {
 		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // the test clock is not the client's

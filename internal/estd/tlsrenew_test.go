@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,24 +14,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/estkit/estkit/auth"
 	"github.com/estkit/estkit/internal/syncbuf"
 )
 
 // openClocked opens a Daemon on a new data directory with the clock now.
 func openClocked(t *testing.T, now func() time.Time) (*Daemon, string, *syncbuf.Buffer) {
+	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := auth.NewUsers().Save(filepath.Join(data, UsersFile)); err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncbuf.Buffer{}
-	d, err := Open(context.Background(), Options{DataDir: data, Clock: now, Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openWith(t, data, logs, now)
 	return d, data, logs
 }
 
