@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -146,7 +147,7 @@ func (v *Revocation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "CRL unavailable", http.StatusServiceUnavailable)
 			return
 		}
-		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Cache-Control", "max-age="+strconv.Itoa(maxAge(crl, v.clock())))
 		writeFull(w, "application/pkix-crl", crl)
 	case r.URL.Path == "/ocsp" && r.Method == "POST":
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 10<<10))
@@ -192,6 +193,17 @@ func clipPath(p string) string {
 	return p
 }
 
+// maxAge is how long, in seconds, a client may cache crl: a minute, or
+// less when the CRL is due to be replaced sooner (a CRL kept because its
+// CA's key failed).
+func maxAge(crl []byte, now time.Time) int {
+	l, err := x509.ParseRevocationList(crl)
+	if err != nil {
+		return 0
+	}
+	return int(max(0, min(60, l.NextUpdate.Sub(now)/time.Second)))
+}
+
 func writeOCSP(w http.ResponseWriter, resp []byte) {
 	w.Header().Set("Cache-Control", "max-age=60")
 	writeFull(w, "application/ocsp-response", resp)
@@ -230,11 +242,21 @@ func (v *Revocation) crlOf(ctx context.Context, c *revocationCA) ([]byte, error)
 		}
 		return c.crl, nil
 	}
-	revoked, err := v.revokedByCA(ctx, now)
-	if err != nil {
+	// last is the cached CRL while it is valid: what a failure serves.
+	last := func(err error) ([]byte, error) {
+		if c.crl != nil && now.Before(c.crlNext) {
+			return c.crl, nil
+		}
+		c.crl = nil
 		return nil, err
 	}
-	thisUpdate := now.Truncate(time.Second)
+	revoked, readAt, err := v.revokedByCA(ctx, now)
+	if err != nil {
+		v.log.Error("could not read the revoked certificates for a CRL", "ca", c.Cert.Subject.String(), "err", err.Error())
+		return last(err)
+	}
+	// The CRL says what the store held when it was read, not later.
+	thisUpdate := readAt.Truncate(time.Second)
 	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
 		// Seconds since the epoch: increasing across restarts and nodes.
 		Number:                    big.NewInt(thisUpdate.Unix()),
@@ -242,31 +264,28 @@ func (v *Revocation) crlOf(ctx context.Context, c *revocationCA) ([]byte, error)
 		NextUpdate:                thisUpdate.Add(CRLValidity),
 		RevokedCertificateEntries: revoked[c],
 	}, c.Cert, c.Signer)
-	c.crlMade = now
+	c.crlMade = readAt
 	if err != nil {
+		c.crlMade = now
 		c.crlErr = fmt.Errorf("the CRL of %s: %w", c.Cert.Subject, err)
 		v.log.Error("could not sign a CRL", "ca", c.Cert.Subject.String(), "err", err.Error())
-		if c.crl != nil && now.Before(c.crlNext) {
-			return c.crl, nil // the last one is still valid
-		}
-		c.crl = nil
-		return nil, c.crlErr
+		return last(c.crlErr)
 	}
 	c.crl, c.crlNext, c.crlErr = der, thisUpdate.Add(CRLValidity), nil
 	return der, nil
 }
 
 // revokedByCA returns the revoked certificates sorted by the CA that issued
-// them, read at most once per crlRefresh for all CAs.
-func (v *Revocation) revokedByCA(ctx context.Context, now time.Time) (map[*revocationCA][]x509.RevocationListEntry, error) {
+// them, and when they were read: at most once per crlRefresh for all CAs.
+func (v *Revocation) revokedByCA(ctx context.Context, now time.Time) (map[*revocationCA][]x509.RevocationListEntry, time.Time, error) {
 	v.readMu.Lock()
 	defer v.readMu.Unlock()
 	if v.revoked != nil && now.Sub(v.readAt) < crlRefresh && !now.Before(v.readAt) {
-		return v.revoked, nil
+		return v.revoked, v.readAt, nil
 	}
 	recs, err := v.revs.Revoked(ctx, now)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	revoked := make(map[*revocationCA][]x509.RevocationListEntry, len(v.cas))
 	unmatched := 0
@@ -282,7 +301,7 @@ func (v *Revocation) revokedByCA(ctx context.Context, now time.Time) (map[*revoc
 		v.log.Warn("revoked certificates on record that none of the issuing CAs loaded issued are on no CRL (is a retired CA missing from retired-cas?)", "certificates", unmatched)
 	}
 	v.revoked, v.readAt = revoked, now
-	return revoked, nil
+	return revoked, now, nil
 }
 
 // issuer returns the CA that issued the certificate of rec, or nil when
@@ -324,8 +343,15 @@ func authorityKeyID(der []byte) []byte {
 	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !cert.ReadASN1(&tbs, cbasn1.SEQUENCE) {
 		return nil
 	}
-	if !tbs.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) || // version
-		!tbs.SkipASN1(cbasn1.INTEGER) || // serialNumber
+	// Extensions count in v3 certificates only, as crypto/x509 reads them.
+	var version cryptobyte.String
+	var hasVersion bool
+	var v int
+	if !tbs.ReadOptionalASN1(&version, &hasVersion, cbasn1.Tag(0).Constructed().ContextSpecific()) || !hasVersion ||
+		!version.ReadASN1Integer(&v) || v != 2 {
+		return nil
+	}
+	if !tbs.SkipASN1(cbasn1.INTEGER) || // serialNumber
 		!tbs.SkipASN1(cbasn1.SEQUENCE) || // signature
 		!tbs.SkipASN1(cbasn1.SEQUENCE) || // issuer
 		!tbs.SkipASN1(cbasn1.SEQUENCE) || // validity
