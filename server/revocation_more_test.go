@@ -25,15 +25,15 @@ import (
 // (g1, the first generation, and g2) on an SQLite store, with a clock the
 // test moves and a switch that fails the store's reads.
 type crlFixture struct {
-	st         *sqlite.Store
-	g1, g2     *ca.CA
-	h          *server.Revocation
-	clock      *atomic.Int64
-	issueBy    func(c *ca.CA, cn string) *x509.Certificate
-	get        func(path string) (int, *x509.RevocationList)
-	pathG1     string
-	pathG2     string
-	failReads  *atomic.Bool
+	st        *sqlite.Store
+	g1, g2    *ca.CA
+	h         *server.Revocation
+	clock     *atomic.Int64
+	issueBy   func(c *ca.CA, cn string) *x509.Certificate
+	get       func(path string) (int, *x509.RevocationList)
+	pathG1    string
+	pathG2    string
+	failReads *atomic.Bool
 }
 
 type flakyStore struct {
