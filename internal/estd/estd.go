@@ -102,15 +102,18 @@ type Daemon struct {
 	// renewMu guards the background renewal of tlsCert: whether one runs,
 	// when the next may start (monotonic), and whether Close has begun;
 	// renewWG counts it, renewCtx ends with Close.
-	renewMu     sync.Mutex
-	renewing    bool
-	renewRetry  time.Time
-	closing     bool
-	renewWG     sync.WaitGroup
-	renewCtx    context.Context
-	renewCancel context.CancelFunc
-	keyCloser   io.Closer // releases an HSM session; nil for key files
-	retired     []retiredCA
+	renewMu    sync.Mutex
+	renewing   bool
+	renewRetry time.Time
+	// renewCutShort: until then a renewal for expiry gives no more (the
+	// issuing CA expires first).
+	renewCutShort time.Time
+	closing       bool
+	renewWG       sync.WaitGroup
+	renewCtx      context.Context
+	renewCancel   context.CancelFunc
+	keyCloser     io.Closer // releases an HSM session; nil for key files
+	retired       []retiredCA
 }
 
 // Open prepares the data directory, creating what is missing, and returns a
@@ -425,8 +428,13 @@ func (d *Daemon) writeTLS(pair *tls.Certificate) error {
 func (d *Daemon) TLSConfig() *tls.Config {
 	return server.TLSConfig(d.opts.TLS, func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		c := d.tlsCert.Load()
-		if now := d.opts.Clock(); c.Leaf != nil && (now.After(c.Leaf.NotAfter.Add(-tlsRenewBefore)) || now.Before(c.Leaf.NotBefore)) {
-			d.renewTLS(now)
+		if now := d.opts.Clock(); c.Leaf != nil {
+			switch {
+			case now.Before(c.Leaf.NotBefore):
+				d.renewTLS(now, false)
+			case now.After(c.Leaf.NotAfter.Add(-tlsRenewBefore)):
+				d.renewTLS(now, true)
+			}
 		}
 		return c, nil
 	})
@@ -438,10 +446,14 @@ const tlsRetry = time.Hour
 
 // renewTLS renews the TLS certificate in the background: one renewal at a
 // time, none after Close, and after a failure not again for tlsRetry
-// (measured on the monotonic clock, whatever the wall clock does).
-func (d *Daemon) renewTLS(now time.Time) {
+// (measured on the monotonic clock, whatever the wall clock does). A
+// renewal for expiry (expiring) is not tried again while the issuing CA's
+// own expiry cuts every certificate short; one for a certificate not valid
+// yet is.
+func (d *Daemon) renewTLS(now time.Time, expiring bool) {
 	d.renewMu.Lock()
-	if d.closing || d.renewing || time.Now().Before(d.renewRetry) {
+	mono := time.Now()
+	if d.closing || d.renewing || mono.Before(d.renewRetry) || expiring && mono.Before(d.renewCutShort) {
 		d.renewMu.Unlock()
 		return
 	}
@@ -450,10 +462,10 @@ func (d *Daemon) renewTLS(now time.Time) {
 	d.renewMu.Unlock()
 	go func() {
 		defer d.renewWG.Done()
-		var retry time.Time
+		var retry, cutShort time.Time
 		defer func() {
 			d.renewMu.Lock()
-			d.renewing, d.renewRetry = false, retry
+			d.renewing, d.renewRetry, d.renewCutShort = false, retry, cutShort
 			d.renewMu.Unlock()
 		}()
 		ctx, cancel := context.WithTimeout(d.renewCtx, time.Minute)
@@ -477,7 +489,7 @@ func (d *Daemon) renewTLS(now time.Time) {
 		if now.After(pair.Leaf.NotAfter.Add(-tlsRenewBefore)) {
 			// Cut short by the issuing CA's own expiry: another renewal
 			// would give no more. Only a rollover helps.
-			retry = time.Now().Add(pair.Leaf.NotAfter.Sub(now))
+			cutShort = time.Now().Add(pair.Leaf.NotAfter.Sub(now))
 			d.opts.Logger.Warn("the issuing CA expires soon, and every certificate it issues with it: roll it over (estd ca rollover)",
 				"issuing_ca_not_after", d.CA.Cert.NotAfter)
 		}
@@ -620,8 +632,11 @@ func crlURL(base, path string) string {
 	if err != nil {
 		return strings.TrimSuffix(base, "/") + "/" + id
 	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + id
-	u.RawPath = ""
+	escaped := strings.TrimSuffix(u.EscapedPath(), "/") + "/" + id
+	if u.Path, err = url.PathUnescape(escaped); err != nil {
+		return strings.TrimSuffix(base, "/") + "/" + id
+	}
+	u.RawPath = escaped
 	return u.String()
 }
 

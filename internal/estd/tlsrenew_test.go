@@ -1,13 +1,10 @@
 package estd
 
 import (
-	"context"
 	"crypto"
 	"crypto/tls"
 	"errors"
 	"io"
-	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -24,38 +21,6 @@ func openClocked(t *testing.T, now func() time.Time) (*Daemon, string, *syncbuf.
 	logs := &syncbuf.Buffer{}
 	d := openWith(t, data, logs, now)
 	return d, data, logs
-}
-
-// TestTLSRenewalEndsWithClose: a renewal a handshake started ends before
-// Close closes the store and the CA key: it neither records a certificate
-// in a closed store nor writes files afterwards.
-func TestTLSRenewalEndsWithClose(t *testing.T) {
-	var clock atomic.Int64
-	clock.Store(time.Now().UnixNano())
-	now := func() time.Time { return time.Unix(0, clock.Load()) }
-	d, data, logs := openClocked(t, now)
-	first := d.tlsCert.Load().Leaf
-	clock.Store(first.NotAfter.Add(-tlsRenewBefore + time.Hour).UnixNano())
-	d.CA.Signer = slowSigner{d.CA.Signer} // an HSM that takes 300 ms to sign
-
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx, ln) }()
-	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	cancel()
-	<-done
-	d.Close()
-	closedAt := time.Now()
-	time.Sleep(time.Second)
-	fi, _ := os.Stat(filepath.Join(data, TLSKeyFile))
-	if strings.Contains(logs.String(), "could not renew") || fi.ModTime().After(closedAt) {
-		t.Errorf("the renewal ran on after Close (key file written %v after Close)", fi.ModTime().Sub(closedAt))
-	}
 }
 
 // TestTLSClockJumpForward: the clock jumps ahead for a moment (an RTC
@@ -148,9 +113,3 @@ func TestTLSRenewalFailure(t *testing.T) {
 	}
 }
 
-type slowSigner struct{ crypto.Signer }
-
-func (s slowSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
-	time.Sleep(300 * time.Millisecond)
-	return s.Signer.Sign(r, d, o)
-}
