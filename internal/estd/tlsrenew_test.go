@@ -112,4 +112,3 @@ func TestTLSRenewalFailure(t *testing.T) {
 		t.Errorf("the failure was not logged:\n%s", logs)
 	}
 }
-
