@@ -468,8 +468,12 @@ func (o *output) pendingKey(e *env, kt string, current *x509.Certificate, curren
 			}
 			break
 		}
-		renews := pendingFor(data)
-		if renews != current.SerialNumber.Text(16) {
+		switch renews, known := pendingFor(data); {
+		case !known:
+			// Written by an est that did not note the serial: it is
+			// this renewal's, as far as anyone can tell.
+			fmt.Fprintf(e.stderr, "est: %s does not say which certificate it renews; taking it for this renewal\n", path)
+		case renews != current.SerialNumber.Text(16):
 			return nil, fmt.Errorf("%s holds the new key of a renewal of another certificate (serial %s): finish that renewal with it, or remove the file", path, renews)
 		}
 		if kt != "" && keyTypeName(k) != kt {
@@ -507,10 +511,12 @@ func (o *output) pendingKey(e *env, kt string, current *x509.Certificate, curren
 // names the certificate it renews.
 const pendingPrefix = "est reenroll -rekey: the new key for the renewal of serial "
 
-// pendingFor returns the serial a pending key file says it renews.
-func pendingFor(data []byte) string {
+// pendingFor returns the serial a pending key file says it renews, if it
+// says.
+func pendingFor(data []byte) (serial string, ok bool) {
 	line, _, _ := strings.Cut(string(data), "\n")
-	return strings.TrimSpace(strings.TrimPrefix(line, pendingPrefix))
+	serial, ok = strings.CutPrefix(line, pendingPrefix)
+	return strings.TrimSpace(serial), ok
 }
 
 func sameKeyPair(a, b crypto.Signer) bool {

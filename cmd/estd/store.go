@@ -130,7 +130,7 @@ func caRolloverCmd(ctx context.Context, args []string, e env) int {
 	}
 	fmt.Fprintf(e.stdout, "estd ca rollover: new issuing CA %q (serial %s, until %s); %q retired to %s.\n"+
 		"Restart estd to use it (on every node, with a copy of the data directory's CA files). Certificates the retired CA\n"+
-		"issued stay valid and renew as before; the new CA's CRL is at /crl/%x (crl_url + \"/%x\").\n",
+		"issued stay valid and renew as before; the new CA's CRL is at /crl/%x (crl_url with /%x appended to its path).\n",
 		r.Issuing.Subject.CommonName, r.Issuing.SerialNumber.Text(16), r.Issuing.NotAfter.Format(time.DateOnly),
 		r.Retired.Subject.CommonName, r.RetiredAs, r.Issuing.SubjectKeyId, r.Issuing.SubjectKeyId)
 	return 0
@@ -158,15 +158,19 @@ func backupCmd(ctx context.Context, args []string, e env) int {
 		return 1
 	}
 	// Written beside the archive (the database's copy too: it can be as
-	// large as the database) and renamed once complete: an archive that
-	// exists is whole.
-	partial := *out + ".partial"
-	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// large as the database) under a name of its own, and linked to its
+	// name once complete: an archive that exists is whole, one killed
+	// half-way blocks no later run, and an archive that appeared meanwhile
+	// is not replaced.
+	dir := filepath.Dir(*out)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(*out)+".partial-*")
 	if err != nil {
 		fmt.Fprintf(e.stderr, "estd backup: %v\n", err)
 		return 1
 	}
-	sum, err := estd.Backup(ctx, f, estd.BackupOptions{Store: o, NoKeys: *noKeys, TempDir: filepath.Dir(*out)})
+	partial := f.Name()
+	defer os.Remove(partial)
+	sum, err := estd.Backup(ctx, f, estd.BackupOptions{Store: o, NoKeys: *noKeys, TempDir: dir})
 	if err == nil {
 		err = f.Sync()
 	}
@@ -174,16 +178,21 @@ func backupCmd(ctx context.Context, args []string, e env) int {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(partial, *out)
+		err = os.Link(partial, *out)
+	}
+	if err == nil {
+		err = syncDir(dir)
 	}
 	if err != nil {
-		os.Remove(partial)
 		fmt.Fprintf(e.stderr, "estd backup: %v\n", err)
 		return 1
 	}
 	fmt.Fprintf(e.stdout, "estd backup: wrote %s: %s\n", *out, strings.Join(sum.Files, ", "))
 	if slices.Contains(sum.Files, estd.RootKeyFile) {
 		fmt.Fprintf(e.stdout, "estd backup: the backup holds the root CA key (%s): keep it offline, as the key should be\n", estd.RootKeyFile)
+	}
+	if *noKeys && sum.IssuingKey {
+		fmt.Fprintf(e.stdout, "estd backup: key references are kept without a PIN (pin-value): add pin-source=file:... to them after a restore\n")
 	}
 	if !sum.IssuingKey {
 		fmt.Fprintf(e.stdout, "estd backup: the issuing CA's key is not in the backup (-no-keys, or ca_key elsewhere): keep it safe apart, a restore needs it\n")
@@ -194,4 +203,14 @@ func backupCmd(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stdout, "estd backup: the database is PostgreSQL and not in the backup: back it up with pg_dump. Restore it with pg_restore, then: mkdir DIR && tar -xzf %s -C DIR && estd -data DIR -store DSN (or -config)\n", *out)
 	}
 	return 0
+}
+
+// syncDir makes a new name in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

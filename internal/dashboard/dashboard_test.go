@@ -73,9 +73,10 @@ func newFixture(t *testing.T) *fixture {
 	}
 	issuing := testpki.NewRoot(t, "Test Issuing CA", f.now)
 	ending := testpki.NewRoot(t, "Ending Issuing CA", f.now.Add(-10*365*24*time.Hour+60*24*time.Hour)) // 60 days left
+	retired := testpki.NewRoot(t, "Retired Issuing CA", f.now.Add(-10*365*24*time.Hour+30*24*time.Hour))
 	f.h, err = New(Options{Admin: admin.New(st, clock, nil), Users: func() *auth.Users { return f.users }, Clock: clock,
 		Logger: slog.New(slog.NewTextHandler(&f.logs, nil)),
-		CAs:    []CA{{Role: "issuing", Cert: issuing.Cert}, {Role: "retired", Cert: ending.Cert}}})
+		CAs:    []CA{{Role: "issuing", Cert: ending.Cert}, {Role: "retired", Cert: retired.Cert}, {Role: "root", Cert: issuing.Cert}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +428,7 @@ func TestPages(t *testing.T) {
 		want []string
 	}{
 		{"/", 200, []string{"Overview", "<svg", `class="bar"`, "<table", "Recent issuances", "CN=" + deviceCN, "1</span> pending request", "factory-line-3",
-			"Certificate authorities", "Test Issuing CA", "<td>retired</td><td>CN=Ending Issuing CA", `<span class="badge bad">`, "estd ca rollover"}},
+			"Certificate authorities", "Test Issuing CA", "<td>issuing</td><td>CN=Ending Issuing CA", "<td>retired</td><td>CN=Retired Issuing CA", `<span class="badge bad">`, "estd ca rollover"}},
 		{"/certs", 200, []string{"CN=" + deviceCN, f.serial()}},
 		{"/certs?q=SENSOR-4", 200, []string{"1 certificate matches", f.serial()}},
 		{"/certs?q=factory-line", 200, []string{f.serial()}},
@@ -477,9 +478,10 @@ func TestPages(t *testing.T) {
 			t.Errorf("GET %s: %d %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
 	}
-	// Only the CA whose end is near is flagged.
+	// Only the issuing CA whose end is near is flagged: not the root with
+	// ten years left, nor a retired CA, whose end needs nothing done.
 	if _, body := b.get("/"); !regexp.MustCompile(`Ending Issuing CA[^\n]*badge bad`).MatchString(body) ||
-		regexp.MustCompile(`Test Issuing CA[^\n]*badge bad`).MatchString(body) {
+		regexp.MustCompile(`(Test|Retired) Issuing CA[^\n]*badge bad`).MatchString(body) {
 		t.Errorf("the overview flags the wrong CA:\n%s", body)
 	}
 	// A certificate a renewal superseded links to its successor.

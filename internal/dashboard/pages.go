@@ -117,7 +117,8 @@ type overviewData struct {
 // caRow is a CA certificate on the overview.
 type caRow struct {
 	CA
-	// Soon: it expires within caWarning, or has expired.
+	// Soon: an issuing or root CA that expires within caWarning, or has
+	// expired.
 	Soon bool
 }
 
@@ -150,7 +151,10 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, sess *session
 		Now:    h.clock(),
 	}
 	for _, c := range h.cas {
-		d.CAs = append(d.CAs, caRow{CA: c, Soon: d.Now.Add(caWarning).After(c.Cert.NotAfter)})
+		// A retired CA has less than a year left right after a timely
+		// rollover, by design; its end needs nothing done.
+		soon := c.Role != "retired" && d.Now.Add(caWarning).After(c.Cert.NotAfter)
+		d.CAs = append(d.CAs, caRow{CA: c, Soon: soon})
 	}
 	d.Last24h, d.Last30d = d.Hourly.Total, d.Daily.Total
 	d.PerHour = strconv.FormatFloat(float64(d.Last24h)/24, 'f', 1, 64)

@@ -52,6 +52,29 @@ func TestBackupLeavesSchema(t *testing.T) {
 	if before != latest-1 || after != before {
 		t.Errorf("live database schema %d before the backup, %d after; want %d both", before, after, latest-1)
 	}
+	gz, err := gzip.NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatal("no database in the backup")
+		}
+		if h.Name != DBFile {
+			continue
+		}
+		copyPath := filepath.Join(t.TempDir(), DBFile)
+		b, _ := io.ReadAll(tr)
+		if err := os.WriteFile(copyPath, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := sqlite.Check(ctx, copyPath); err != nil || v != before {
+			t.Errorf("the copy's schema %d, %v; want %d", v, err, before)
+		}
+		return
+	}
 }
 
 // TestBackupNoKeysDropsPIN: -no-keys keeps issuing-ca.keyref, the PKCS#11
