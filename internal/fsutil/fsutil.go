@@ -8,8 +8,26 @@ import (
 )
 
 // WriteFileAtomic writes data to path through a temporary file in the same
-// directory, synced and renamed into place, with the given mode.
+// directory, synced and renamed into place, with the given mode. A path
+// that is a symbolic link is written where the link points, and the link
+// stays; one that is not a regular file (a device such as /dev/null, a
+// pipe) is written to in place, never replaced.
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSymlink != 0 {
+			target, err := filepath.EvalSymlinks(path)
+			if err != nil {
+				return err
+			}
+			path = target
+			if fi, err = os.Stat(path); err != nil {
+				return err
+			}
+		}
+		if !fi.Mode().IsRegular() {
+			return writeInPlace(path, data)
+		}
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -39,4 +57,17 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 		d.Close()
 	}
 	return nil
+}
+
+// writeInPlace writes data to a file that is not a regular one.
+func writeInPlace(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -233,6 +233,11 @@ func Backup(ctx context.Context, dbPath, path string) error {
 	if _, err := os.Stat(dbPath); err != nil {
 		return fmt.Errorf("store/sqlite: backup: %w", err)
 	}
+	// dsn takes an absolute path, as Open makes it.
+	dbPath, err := filepath.Abs(dbPath)
+	if err != nil {
+		return fmt.Errorf("store/sqlite: backup: %w", err)
+	}
 	// A connection of its own: a Store's readers are query_only, which
 	// refuses VACUUM INTO, and its writer would hold every Put meanwhile.
 	db, err := sql.Open("sqlite", dsn(dbPath, false))

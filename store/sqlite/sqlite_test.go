@@ -424,3 +424,24 @@ func TestBackup(t *testing.T) {
 		t.Errorf("backup schema version %d, %v", v, err)
 	}
 }
+
+// TestBackupRelativePath: a database given by a relative path is the one
+// copied (not the same path taken from the root).
+func TestBackupRelativePath(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	s := openAt(t, filepath.Join(dir, "rel.db"))
+	if err := s.Put(ctx, testRecord(0x42)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := Backup(ctx, "rel.db", "copy.db"); err != nil {
+		t.Fatal(err)
+	}
+	c := openAt(t, filepath.Join(dir, "copy.db"))
+	defer c.Close()
+	if _, err := c.BySerial(ctx, big.NewInt(0x42)); err != nil {
+		t.Fatalf("the copy lacks the record: %v", err)
+	}
+}
