@@ -67,6 +67,9 @@ func (h *Handler) approval(w http.ResponseWriter, ctx context.Context, req *x509
 		if err != nil {
 			return 0, est.Wrap(est.ErrUnavailable, err, "could not read the certificate issued for this request")
 		}
+		if rec.Revoked {
+			return 0, est.Errorf(est.ErrForbidden, "the certificate issued for request %s (serial %s) has been revoked; a new request needs a new CSR", got.ID, got.Serial.Text(16))
+		}
 		cert, err := x509.ParseCertificate(rec.DER)
 		if err != nil {
 			return 0, est.Wrap(est.ErrInternal, err, "stored certificate does not parse")

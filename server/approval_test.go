@@ -137,6 +137,11 @@ func TestManualApproval(t *testing.T) {
 	if st, reason, _ := e.do(t, s); st != 403 || !strings.Contains(reason, "revoked") {
 		t.Fatalf("renewal by a revoked certificate: %d %q", st, reason)
 	}
+	// The approved request's certificate is revoked now: asking with its
+	// CSR again gets 403, not the revoked certificate as a success.
+	if status, _, body := post(est.OpSimpleEnroll, csr); status != 403 || !strings.Contains(string(body), "has been revoked") {
+		t.Fatalf("the approved request asked again after its certificate was revoked: %d %q", status, body)
+	}
 }
 
 func parseCertsOnly(t *testing.T, body []byte) *x509.Certificate {

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto"
@@ -524,6 +525,13 @@ func sameKeyPair(a, b crypto.Signer) bool {
 	return ok && k.Equal(b.Public())
 }
 
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // certPath returns the CA certificates among cas that certify cert, from
 // its issuer up to a root: what chain.pem and fullchain.pem hold. /cacerts
 // may carry more (after a rollover, the issuing CA before the current one),
@@ -558,11 +566,6 @@ func certPath(cert *x509.Certificate, cas []*x509.Certificate) []*x509.Certifica
 // write stores the results: -out/-keyout, and with -dir the whole set.
 func (o *output) write(ctx context.Context, e *env, c *client.Client, f format, cert *x509.Certificate, key crypto.Signer, csr []byte) error {
 	if o.dir == "" {
-		if key != nil {
-			if err := writeKey(o.keyout, key, f); err != nil {
-				return err
-			}
-		}
 		fmt.Fprintf(e.stderr, "est: issued %s, serial %s, valid until %s\n", cert.Subject, cert.SerialNumber.Text(16), cert.NotAfter.UTC().Format(time.RFC3339))
 		var data []byte
 		if f == formatDER {
@@ -570,7 +573,17 @@ func (o *output) write(ctx context.Context, e *env, c *client.Client, f format, 
 		} else {
 			data = pemutil.EncodeCerts(cert)
 		}
-		return writeOut(e, o.out, data, 0o644)
+		// The certificate first, the key last: a renewal whose -keyout is
+		// the -key it renews must not lose the old key before the new
+		// certificate is safe (until then the new key is in its .pending
+		// file too).
+		if err := writeOut(e, o.out, data, 0o644); err != nil {
+			return err
+		}
+		if key != nil {
+			return writeKey(o.keyout, key, f)
+		}
+		return nil
 	}
 	chain, err := c.CACerts(ctx)
 	if err != nil {
@@ -583,6 +596,10 @@ func (o *output) write(ctx context.Context, e *env, c *client.Client, f format, 
 	if err := os.MkdirAll(o.dir, 0o700); err != nil {
 		return err
 	}
+	// The key last, as above.
+	slices.SortStableFunc(files, func(a, b file) int {
+		return cmp.Compare(btoi(a.name == "key.pem"), btoi(b.name == "key.pem"))
+	})
 	for _, fl := range files {
 		if err := fsutil.WriteFileAtomic(filepath.Join(o.dir, fl.name), fl.data, fl.mode); err != nil {
 			return err
