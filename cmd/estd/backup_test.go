@@ -66,8 +66,8 @@ func TestBackupRestore(t *testing.T) {
 
 	// Without keys.
 	bare := filepath.Join(tmp, "bare.tar.gz")
-	if code, _, errs := runCmd(t, "backup", "-data", restored, "-out", bare, "-no-keys"); code != 0 {
-		t.Fatalf("estd backup -no-keys: %s", errs)
+	if code, out, errs := runCmd(t, "backup", "-data", restored, "-out", bare, "-no-keys"); code != 0 || !strings.Contains(out, "needed by a restore: root-ca.key, issuing-ca.key") {
+		t.Fatalf("estd backup -no-keys: %d\n%s%s", code, out, errs)
 	}
 	for name := range extract(t, bare, filepath.Join(tmp, "bare")) {
 		if strings.HasSuffix(name, ".key") || name == estd.KEKsFile {

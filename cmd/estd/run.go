@@ -214,6 +214,10 @@ func run(ctx context.Context, args []string, e env) int {
 	for _, sv := range services {
 		if sv.ln, err = net.Listen("tcp", sv.addr); err != nil {
 			fmt.Fprintf(e.stderr, "estd: %s: %v\n", sv.name, err)
+			if d.BootstrapPassword != "" {
+				// The users file exists now: the next start shows no password.
+				fmt.Fprintf(e.stdout, "estd: created bootstrap user %q with password %s before this failure; it is shown once\n", estd.BootstrapUser, d.BootstrapPassword)
+			}
 			for _, o := range services {
 				if o.ln != nil {
 					o.ln.Close()
@@ -298,7 +302,7 @@ func banner(w io.Writer, d *estd.Daemon, dir, addr string) {
 	root := filepath.Join(dir, estd.RootCertFile)
 	if d.Created {
 		fmt.Fprintf(w, "estd: created a new CA in %s\n", dir)
-		fmt.Fprintf(w, "estd: estd never uses the root CA key %s while it serves; keep it offline (it is needed only to sign a new issuing CA certificate, by hand)\n", filepath.Join(dir, estd.RootKeyFile))
+		fmt.Fprintf(w, "estd: estd never uses the root CA key %s while it serves; keep it offline (it is needed only to make a new issuing CA: estd ca rollover -root-key)\n", filepath.Join(dir, estd.RootKeyFile))
 	}
 	fmt.Fprintf(w, "estd: serving EST on https://%s/.well-known/est/\n", addr)
 	fmt.Fprintf(w, "estd: root CA %s\n", d.Root.Subject)

@@ -109,7 +109,8 @@ func caRolloverCmd(ctx context.Context, args []string, e env) int {
 	rootKey := fs.String("root-key", "", "the root CA key: a key `file` or PKCS#11 URI (default: root-ca.key in the data directory)")
 	hsm := fs.String("hsm", "", "PKCS#11 `URI` with object=NAME for the new issuing key (default: a key file in the data directory)")
 	keyType := fs.String("key-type", "", "key `type` of the new issuing CA: p256, p384, rsa2048, rsa3072, rsa4096 (default: the current one's)")
-	passFile := fs.String("ca-key-passphrase-file", "", "`file` with the passphrase of an encrypted root key file (default: ESTD_CA_KEY_PASSPHRASE)")
+	passFile := fs.String("ca-key-passphrase-file", "", "`file` with the passphrase of an encrypted issuing key file, and of the root key's unless -root-key-passphrase-file (default: ESTD_CA_KEY_PASSPHRASE)")
+	rootPassFile := fs.String("root-key-passphrase-file", "", "`file` with the passphrase of an encrypted root key file, when it differs (default: ESTD_ROOT_KEY_PASSPHRASE, else the issuing key's)")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return 2
 	}
@@ -123,7 +124,7 @@ func caRolloverCmd(ctx context.Context, args []string, e env) int {
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
 	r, err := estd.RolloverCA(ctx, *data, estd.RolloverOptions{RootKey: *rootKey, HSM: *hsm, KeyType: kt,
-		Key: estd.KeyOptions{PassphraseFile: *passFile}, Logger: logger})
+		Key: estd.KeyOptions{PassphraseFile: *passFile}, RootPassphraseFile: *rootPassFile, Logger: logger})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "estd ca rollover: %v\n", err)
 		return 1
@@ -191,11 +192,13 @@ func backupCmd(ctx context.Context, args []string, e env) int {
 	if slices.Contains(sum.Files, estd.RootKeyFile) {
 		fmt.Fprintf(e.stdout, "estd backup: the backup holds the root CA key (%s): keep it offline, as the key should be\n", estd.RootKeyFile)
 	}
-	if *noKeys && sum.IssuingKey {
-		fmt.Fprintf(e.stdout, "estd backup: key references are kept without a PIN (pin-value): add pin-source=file:... to them after a restore\n")
+	if sum.PINsDropped {
+		fmt.Fprintf(e.stdout, "estd backup: key references are kept without their PIN (pin-value): add pin-source=file:... to them after a restore\n")
 	}
-	if !sum.IssuingKey {
-		fmt.Fprintf(e.stdout, "estd backup: the issuing CA's key is not in the backup (-no-keys, or ca_key elsewhere): keep it safe apart, a restore needs it\n")
+	if len(sum.KeysLeftOut) > 0 {
+		fmt.Fprintf(e.stdout, "estd backup: left out (-no-keys), and needed by a restore: %s\n", strings.Join(sum.KeysLeftOut, ", "))
+	} else if !sum.IssuingKey {
+		fmt.Fprintf(e.stdout, "estd backup: the issuing CA's key is not in the backup (ca_key elsewhere): keep it safe apart, a restore needs it\n")
 	}
 	if sum.Database {
 		fmt.Fprintf(e.stdout, "estd backup: restore with: mkdir DIR && tar -xzf %s -C DIR && estd -data DIR\n", *out)

@@ -41,6 +41,12 @@ type BackupSummary struct {
 	// IssuingKey reports whether the issuing CA's key (its file, or a
 	// reference to it in an HSM) is among them.
 	IssuingKey bool
+	// KeysLeftOut are the private key files -no-keys left out, retired
+	// CAs' included: a restore needs each put back.
+	KeysLeftOut []string
+	// PINsDropped reports whether -no-keys removed a pin-value from a key
+	// reference.
+	PINsDropped bool
 }
 
 // backupFiles are the data directory's files a backup keeps, when present;
@@ -112,7 +118,9 @@ func Backup(ctx context.Context, w io.Writer, o BackupOptions) (BackupSummary, e
 			if err != nil {
 				return err
 			}
-			b = []byte(withoutPIN(string(b)))
+			if stripped := withoutPIN(string(b)); stripped != string(b) {
+				b, sum.PINsDropped = []byte(stripped), true
+			}
 			body, size = bytes.NewReader(b), int64(len(b))
 		}
 		hdr := &tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), Size: size, ModTime: now, Typeflag: tar.TypeReg}
@@ -127,6 +135,9 @@ func Backup(ctx context.Context, w io.Writer, o BackupOptions) (BackupSummary, e
 	}
 	for _, name := range backupFiles {
 		if o.NoKeys && isKeyFile(name) {
+			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+				sum.KeysLeftOut = append(sum.KeysLeftOut, name)
+			}
 			continue
 		}
 		err := add(name, filepath.Join(dir, name))
@@ -148,7 +159,11 @@ func Backup(ctx context.Context, w io.Writer, o BackupOptions) (BackupSummary, e
 		}
 	}
 	for _, e := range retired {
-		if e.IsDir() || (o.NoKeys && isKeyFile(e.Name())) {
+		if e.IsDir() {
+			continue
+		}
+		if o.NoKeys && isKeyFile(e.Name()) {
+			sum.KeysLeftOut = append(sum.KeysLeftOut, RetiredDir+"/"+e.Name())
 			continue
 		}
 		if err := add(RetiredDir+"/"+e.Name(), filepath.Join(dir, RetiredDir, e.Name())); err != nil {

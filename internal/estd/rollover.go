@@ -35,9 +35,14 @@ type RolloverOptions struct {
 	HSM string
 	// KeyType of the new issuing key; "" keeps the current one's.
 	KeyType ca.KeyType
-	// Key unlocks encrypted key files (the root's).
-	Key    KeyOptions
-	Logger *slog.Logger
+	// Key unlocks an encrypted issuing key file, and the root's unless
+	// RootPassphraseFile is set.
+	Key KeyOptions
+	// RootPassphraseFile holds the passphrase of an encrypted root key
+	// file when it is not the issuing key's; "" means
+	// ESTD_ROOT_KEY_PASSPHRASE if set, else what Key says.
+	RootPassphraseFile string
+	Logger             *slog.Logger
 	// Now is the time of the rollover; zero means time.Now().
 	Now time.Time
 }
@@ -96,7 +101,7 @@ func RolloverCA(ctx context.Context, dir string, o RolloverOptions) (*Rollover, 
 			return nil, fmt.Errorf("no %s in %s: give the root key with -root-key (a key file, or the PKCS#11 URI of the root key, object=NAME-root for a CA made by 'estd ca init -hsm')", RootKeyFile, dir)
 		}
 	}
-	rootKey, rootCloser, err := keys.Load(ctx, rootRef, keys.Options{Passphrase: o.Key.passphrase(), Logger: o.Logger})
+	rootKey, rootCloser, err := keys.Load(ctx, rootRef, keys.Options{Passphrase: o.rootPassphrase(), Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("root key: %w", err)
 	}
@@ -160,14 +165,14 @@ func RolloverCA(ctx context.Context, dir string, o RolloverOptions) (*Rollover, 
 		return nil, err
 	}
 	if currentRef != nil {
-		err = writeOnce(base+".keyref", currentRef)
+		err = writeOnce(base+".keyref", currentRef, 0o600)
 	} else {
-		err = writeOnce(base+".key", currentKey)
+		err = writeOnce(base+".key", currentKey, 0o600)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := writeOnce(base+".pem", pemutil.EncodeCerts(current)); err != nil {
+	if err := writeOnce(base+".pem", pemutil.EncodeCerts(current), 0o644); err != nil {
 		return nil, err
 	}
 	// Then the new key, and the new certificate last: a certificate in
@@ -193,6 +198,17 @@ func RolloverCA(ctx context.Context, dir string, o RolloverOptions) (*Rollover, 
 	}
 	o.Logger.Info("issuing CA rolled over", "retired", current.Subject.String(), "new", issuing.Subject.String(), "retired_as", base+".pem")
 	return &Rollover{Retired: current, Issuing: issuing, RetiredAs: base + ".pem"}, nil
+}
+
+// rootPassphrase is what unlocks an encrypted root key file.
+func (o RolloverOptions) rootPassphrase() keys.Passphrase {
+	if o.RootPassphraseFile != "" {
+		return keys.PassphraseFromFile(o.RootPassphraseFile)
+	}
+	if _, ok := os.LookupEnv("ESTD_ROOT_KEY_PASSPHRASE"); ok {
+		return keys.PassphraseFromEnv("ESTD_ROOT_KEY_PASSPHRASE")
+	}
+	return o.Key.passphrase()
 }
 
 // currentIssuingKey returns the key file or key reference of the current
@@ -274,16 +290,16 @@ func lockRollover(dir string) (func(), error) {
 	return func() { os.Remove(path) }, nil
 }
 
-// writeOnce writes data to path, mode 0600, unless path holds data already;
+// writeOnce writes data to path with mode unless path holds data already;
 // it never replaces other contents.
-func writeOnce(path string, data []byte) error {
+func writeOnce(path string, data []byte, mode os.FileMode) error {
 	if old, err := os.ReadFile(path); err == nil {
 		if bytes.Equal(old, data) {
 			return nil
 		}
 		return fmt.Errorf("%s exists and holds something else: not overwriting it", path)
 	}
-	return fsutil.WriteFileAtomic(path, data, 0o600)
+	return fsutil.WriteFileAtomic(path, data, mode)
 }
 
 func removeIfExists(path string) error {

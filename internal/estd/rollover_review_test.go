@@ -80,7 +80,8 @@ func TestRolloverGenerationNames(t *testing.T) {
 }
 
 // TestRolloverEncryptedKey: an issuing key kept encrypted is followed by a
-// new one encrypted with the same passphrase, which estd loads with it.
+// new one encrypted with the same passphrase, which estd loads with it; a
+// root key encrypted with a passphrase of its own is opened with that.
 func TestRolloverEncryptedKey(t *testing.T) {
 	openssl := testenv.Command(t, "openssl")
 	data := filepath.Join(t.TempDir(), "data")
@@ -90,9 +91,13 @@ func TestRolloverEncryptedKey(t *testing.T) {
 	if err := os.WriteFile(pass, []byte("s3cret-passphrase\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{IssuingKeyFile, RootKeyFile} {
+	rootPass := filepath.Join(t.TempDir(), "root-pass")
+	if err := os.WriteFile(rootPass, []byte("another-passphrase\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for f, pf := range map[string]string{IssuingKeyFile: pass, RootKeyFile: rootPass} {
 		p := filepath.Join(data, f)
-		if out, err := exec.Command(openssl, "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", p, "-out", p+".enc", "-passout", "file:"+pass).CombinedOutput(); err != nil {
+		if out, err := exec.Command(openssl, "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", p, "-out", p+".enc", "-passout", "file:"+pf).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %s", err, out)
 		}
 		if err := os.Rename(p+".enc", p); err != nil {
@@ -103,7 +108,10 @@ func TestRolloverEncryptedKey(t *testing.T) {
 	if _, err := RolloverCA(context.Background(), data, RolloverOptions{}); err == nil {
 		t.Fatal("a rollover without the passphrase of an encrypted key succeeded")
 	}
-	if _, err := RolloverCA(context.Background(), data, RolloverOptions{Key: ko}); err != nil {
+	if _, err := RolloverCA(context.Background(), data, RolloverOptions{Key: ko}); err == nil || !strings.Contains(err.Error(), "root key") {
+		t.Fatalf("a rollover without the root key's own passphrase: %v", err)
+	}
+	if _, err := RolloverCA(context.Background(), data, RolloverOptions{Key: ko, RootPassphraseFile: rootPass}); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(filepath.Join(data, IssuingKeyFile))
