@@ -63,21 +63,32 @@ func (h *Handler) approval(w http.ResponseWriter, ctx context.Context, req *x509
 		if rq.op == est.OpServerKeyGen {
 			return 0, est.Errorf(est.ErrConflict, "request %s was issued already; server-generated keys are not kept, so send a new request", got.ID)
 		}
-		rec, err := h.store.BySerial(ctx, got.Serial)
+		cert, err := h.issuedFor(ctx, got)
 		if err != nil {
-			return 0, est.Wrap(est.ErrUnavailable, err, "could not read the certificate issued for this request")
-		}
-		if rec.Revoked {
-			return 0, est.Errorf(est.ErrForbidden, "the certificate issued for request %s (serial %s) has been revoked; a new request needs a new CSR", got.ID, got.Serial.Text(16))
-		}
-		cert, err := x509.ParseCertificate(rec.DER)
-		if err != nil {
-			return 0, est.Wrap(est.ErrInternal, err, "stored certificate does not parse")
+			return 0, err
 		}
 		rq.cert = cert
 		return writeCertsOnly(w, cert)
 	}
 	return 0, est.Errorf(est.ErrInternal, "request %s in unknown state %q", got.ID, got.Status)
+}
+
+// issuedFor returns the certificate issued for the request got, which is
+// RequestIssued: what a retry of it gets again, unless it has been revoked
+// since.
+func (h *Handler) issuedFor(ctx context.Context, got *store.Request) (*x509.Certificate, error) {
+	rec, err := h.store.BySerial(ctx, got.Serial)
+	if err != nil {
+		return nil, est.Wrap(est.ErrUnavailable, err, "could not read the certificate issued for this request")
+	}
+	if rec.Revoked {
+		return nil, est.Errorf(est.ErrForbidden, "the certificate issued for request %s (serial %s) has been revoked; a new request needs a new CSR", got.ID, got.Serial.Text(16))
+	}
+	cert, err := x509.ParseCertificate(rec.DER)
+	if err != nil {
+		return nil, est.Wrap(est.ErrInternal, err, "stored certificate does not parse")
+	}
+	return cert, nil
 }
 
 // approvalRequest records req as waiting for an operator's decision, unless

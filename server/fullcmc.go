@@ -462,13 +462,9 @@ func (x *cmcExchange) enroll(ctx context.Context) *cmcFailure {
 		case store.RequestApproved:
 			rq.approvalID = got.ID
 		case store.RequestIssued:
-			rec, err := h.store.BySerial(ctx, got.Serial)
+			cert, err := h.issuedFor(ctx, got)
 			if err != nil {
-				return cmcFailFrom(est.Wrap(est.ErrUnavailable, err, "could not read the certificate issued for this request"), id)
-			}
-			cert, err := x509.ParseCertificate(rec.DER)
-			if err != nil {
-				return cmcFailFrom(est.Wrap(est.ErrInternal, err, "stored certificate does not parse"), id)
+				return cmcFailFrom(err, id)
 			}
 			rq.cert, x.cert, x.done = cert, cert, id
 			return nil

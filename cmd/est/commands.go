@@ -383,9 +383,18 @@ func cmdReenroll(ctx context.Context, e *env, args []string) error {
 	if *rekey && ef.o.keyout == "" && ef.o.dir == "" {
 		return usageErrorf("-rekey needs -keyout (or -dir) for the new key")
 	}
+	if ef.o.keyout != "" && ef.o.dir != "" {
+		return usageErrorf("-keyout and -dir do not go together: with -dir the key is DIR/key.pem")
+	}
+	ef.o.keyLast = true
 	f, err := parseFormat(ef.o.outform)
 	if err != nil {
 		return err
+	}
+	if *rekey {
+		if done, err := ef.o.finishPending(e, ef.cn.cert, f); done || err != nil {
+			return err
+		}
 	}
 	ctx, cancel := ef.cn.context(ctx)
 	defer cancel()
@@ -425,6 +434,9 @@ func cmdReenroll(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if err := ef.o.write(ctx, e, c, f, res.Certificate, newKeyOut, csr); err != nil {
+		if newKeyOut != nil {
+			fmt.Fprintf(e.stderr, "est: the new key stays in %s: the same command again finishes the renewal\n", ef.o.pendingKeyPath())
+		}
 		return err
 	}
 	if newKeyOut != nil {
@@ -508,6 +520,38 @@ func (o *output) pendingKey(e *env, kt string, current *x509.Certificate, curren
 	return k, nil
 }
 
+// finishPending completes a rekey whose certificate was written (to -cert,
+// the file it renewed) but whose key was not: the pending key is the key of
+// certFile's certificate. It writes the key where it goes and removes the
+// pending file, and reports whether it did.
+func (o *output) finishPending(e *env, certFile string, f format) (bool, error) {
+	path := o.pendingKeyPath()
+	k, err := readKey(path)
+	if err != nil {
+		return false, nil
+	}
+	certs, err := pemutil.ReadCerts(certFile)
+	if err != nil || len(certs) == 0 {
+		return false, nil
+	}
+	pub, ok := k.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(certs[0].PublicKey) {
+		return false, nil
+	}
+	keyout := o.keyout
+	if keyout == "" {
+		keyout = filepath.Join(o.dir, "key.pem")
+	}
+	if err := writeKey(keyout, k, f); err != nil {
+		return true, err
+	}
+	if err := os.Remove(path); err != nil {
+		fmt.Fprintf(e.stderr, "est: warning: could not remove %s: %v\n", path, err)
+	}
+	fmt.Fprintf(e.stderr, "est: %s already holds the renewed certificate; wrote its key, kept in %s, to %s\n", certFile, path, keyout)
+	return true, nil
+}
+
 // pendingPrefix starts the line before the PEM block of a pending key that
 // names the certificate it renews.
 const pendingPrefix = "est reenroll -rekey: the new key for the renewal of serial "
@@ -573,14 +617,15 @@ func (o *output) write(ctx context.Context, e *env, c *client.Client, f format, 
 		} else {
 			data = pemutil.EncodeCerts(cert)
 		}
-		// The certificate first, the key last: a renewal whose -keyout is
-		// the -key it renews must not lose the old key before the new
-		// certificate is safe (until then the new key is in its .pending
-		// file too).
+		if key != nil && !o.keyLast {
+			if err := writeKey(o.keyout, key, f); err != nil {
+				return err
+			}
+		}
 		if err := writeOut(e, o.out, data, 0o644); err != nil {
 			return err
 		}
-		if key != nil {
+		if key != nil && o.keyLast {
 			return writeKey(o.keyout, key, f)
 		}
 		return nil
@@ -596,10 +641,11 @@ func (o *output) write(ctx context.Context, e *env, c *client.Client, f format, 
 	if err := os.MkdirAll(o.dir, 0o700); err != nil {
 		return err
 	}
-	// The key last, as above.
-	slices.SortStableFunc(files, func(a, b file) int {
-		return cmp.Compare(btoi(a.name == "key.pem"), btoi(b.name == "key.pem"))
-	})
+	if o.keyLast {
+		slices.SortStableFunc(files, func(a, b file) int {
+			return cmp.Compare(btoi(a.name == "key.pem"), btoi(b.name == "key.pem"))
+		})
+	}
 	for _, fl := range files {
 		if err := fsutil.WriteFileAtomic(filepath.Join(o.dir, fl.name), fl.data, fl.mode); err != nil {
 			return err

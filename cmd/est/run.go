@@ -313,6 +313,11 @@ func loadTLSCert(certFile, keyFile string) (*tls.Certificate, error) {
 // output are the flags of subcommands that write a certificate.
 type output struct {
 	out, keyout, outform, dir string
+	// keyLast writes the key after the certificate: a renewal's -keyout
+	// may be the key it renews, which must stay until the new certificate
+	// is safe. Otherwise the new key goes first, so a certificate that
+	// cannot be written does not take the only copy of its key with it.
+	keyLast bool
 }
 
 func (o *output) register(fs *flag.FlagSet, what string) {

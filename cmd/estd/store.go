@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -179,14 +181,14 @@ func backupCmd(ctx context.Context, args []string, e env) int {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Link(partial, *out)
-	}
-	if err == nil {
-		err = syncDir(dir)
+		err = publish(partial, *out)
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "estd backup: %v\n", err)
 		return 1
+	}
+	if err := syncDir(dir); err != nil {
+		fmt.Fprintf(e.stderr, "estd backup: warning: the archive is whole, but syncing its directory failed: %v\n", err)
 	}
 	fmt.Fprintf(e.stdout, "estd backup: wrote %s: %s\n", *out, strings.Join(sum.Files, ", "))
 	if slices.Contains(sum.Files, estd.RootKeyFile) {
@@ -195,9 +197,16 @@ func backupCmd(ctx context.Context, args []string, e env) int {
 	if sum.PINsDropped {
 		fmt.Fprintf(e.stdout, "estd backup: key references are kept without their PIN (pin-value): add pin-source=file:... to them after a restore\n")
 	}
-	if len(sum.KeysLeftOut) > 0 {
-		fmt.Fprintf(e.stdout, "estd backup: left out (-no-keys), and needed by a restore: %s\n", strings.Join(sum.KeysLeftOut, ", "))
-	} else if !sum.IssuingKey {
+	var needed []string
+	for _, k := range sum.KeysLeftOut {
+		if k != estd.RootKeyFile { // kept offline anyway; estd never uses it while it serves
+			needed = append(needed, k)
+		}
+	}
+	if len(needed) > 0 {
+		fmt.Fprintf(e.stdout, "estd backup: left out (-no-keys), and needed by a restore: %s\n", strings.Join(needed, ", "))
+	}
+	if !sum.IssuingKey && !slices.Contains(needed, estd.IssuingKeyFile) {
 		fmt.Fprintf(e.stdout, "estd backup: the issuing CA's key is not in the backup (ca_key elsewhere): keep it safe apart, a restore needs it\n")
 	}
 	if sum.Database {
@@ -206,6 +215,20 @@ func backupCmd(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stdout, "estd backup: the database is PostgreSQL and not in the backup: back it up with pg_dump. Restore it with pg_restore, then: mkdir DIR && tar -xzf %s -C DIR && estd -data DIR -store DSN (or -config)\n", *out)
 	}
 	return 0
+}
+
+// publish gives the complete archive at partial its name out, never
+// replacing a file there: by a hard link where the file system has them,
+// else by a rename after checking that out does not exist.
+func publish(partial, out string) error {
+	err := os.Link(partial, out)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if _, err := os.Lstat(out); err == nil {
+		return fmt.Errorf("%s exists", out)
+	}
+	return os.Rename(partial, out)
 }
 
 // syncDir makes a new name in dir durable.

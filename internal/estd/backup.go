@@ -61,11 +61,11 @@ func isKeyFile(name string) bool {
 }
 
 // withoutPIN returns a PKCS#11 URI (RFC 7512) without its pin-value
-// attribute.
-func withoutPIN(uri string) string {
+// attribute, and whether it had one.
+func withoutPIN(uri string) (string, bool) {
 	path, query, ok := strings.Cut(strings.TrimSpace(uri), "?")
 	if !ok {
-		return uri
+		return uri, false
 	}
 	var kept []string
 	for _, a := range strings.Split(query, "&") {
@@ -73,10 +73,13 @@ func withoutPIN(uri string) string {
 			kept = append(kept, a)
 		}
 	}
-	if len(kept) == 0 {
-		return path + "\n"
+	if len(kept) == len(strings.Split(query, "&")) {
+		return uri, false
 	}
-	return path + "?" + strings.Join(kept, "&") + "\n"
+	if len(kept) == 0 {
+		return path + "\n", true
+	}
+	return path + "?" + strings.Join(kept, "&") + "\n", true
 }
 
 // Backup writes a gzipped tar of what restores estd's data directory to w:
@@ -118,7 +121,7 @@ func Backup(ctx context.Context, w io.Writer, o BackupOptions) (BackupSummary, e
 			if err != nil {
 				return err
 			}
-			if stripped := withoutPIN(string(b)); stripped != string(b) {
+			if stripped, dropped := withoutPIN(string(b)); dropped {
 				b, sum.PINsDropped = []byte(stripped), true
 			}
 			body, size = bytes.NewReader(b), int64(len(b))

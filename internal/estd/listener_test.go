@@ -348,9 +348,7 @@ func fillUp(t *testing.T, d *testDaemon, n int, reason string) []net.Conn {
 func TestConnectionCapPerIP(t *testing.T) {
 	d := startDaemon(t, Limits{MaxConnectionsPerIP: 2})
 	held := fillUp(t, d, 2, "max_connections_per_ip")
-	if logs := d.logs.String(); !strings.Contains(logs, "max_connections_per_ip") {
-		t.Errorf("the refusal was not logged:\n%s", logs)
-	}
+	eventually(t, "the refusal logged", func() bool { return strings.Contains(d.logs.String(), "max_connections_per_ip") })
 
 	get := func(local string) (int, error) {
 		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}

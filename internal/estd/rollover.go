@@ -205,7 +205,7 @@ func (o RolloverOptions) rootPassphrase() keys.Passphrase {
 	if o.RootPassphraseFile != "" {
 		return keys.PassphraseFromFile(o.RootPassphraseFile)
 	}
-	if _, ok := os.LookupEnv("ESTD_ROOT_KEY_PASSPHRASE"); ok {
+	if v, ok := os.LookupEnv("ESTD_ROOT_KEY_PASSPHRASE"); ok && v != "" {
 		return keys.PassphraseFromEnv("ESTD_ROOT_KEY_PASSPHRASE")
 	}
 	return o.Key.passphrase()

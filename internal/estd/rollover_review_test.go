@@ -83,6 +83,8 @@ func TestRolloverGenerationNames(t *testing.T) {
 // new one encrypted with the same passphrase, which estd loads with it; a
 // root key encrypted with a passphrase of its own is opened with that.
 func TestRolloverEncryptedKey(t *testing.T) {
+	t.Setenv("ESTD_CA_KEY_PASSPHRASE", "")
+	t.Setenv("ESTD_ROOT_KEY_PASSPHRASE", "")
 	openssl := testenv.Command(t, "openssl")
 	data := filepath.Join(t.TempDir(), "data")
 	d := openAt(t, data, nil)

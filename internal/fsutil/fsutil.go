@@ -3,30 +3,23 @@
 package fsutil
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 )
 
 // WriteFileAtomic writes data to path through a temporary file in the same
-// directory, synced and renamed into place, with the given mode. A path
-// that is a symbolic link is written where the link points, and the link
-// stays; one that is not a regular file (a device such as /dev/null, a
-// pipe) is written to in place, never replaced.
+// directory, synced and renamed into place, with the given mode; what stood
+// at path, a symbolic link included, is replaced. A path that is, or whose
+// symbolic link the kernel follows to, a character device or a pipe (such
+// as /dev/null, or /dev/stdout) is written to in place instead of being
+// replaced, unless mode keeps others out (a private key): that is refused.
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSymlink != 0 {
-			target, err := filepath.EvalSymlinks(path)
-			if err != nil {
-				return err
-			}
-			path = target
-			if fi, err = os.Stat(path); err != nil {
-				return err
-			}
+	if fi, err := os.Stat(path); err == nil && fi.Mode()&(os.ModeCharDevice|os.ModeNamedPipe) != 0 {
+		if mode.Perm()&0o077 == 0 {
+			return fmt.Errorf("%s is a %s, not a file: refusing to write private data there", path, kindOf(fi.Mode()))
 		}
-		if !fi.Mode().IsRegular() {
-			return writeInPlace(path, data)
-		}
+		return writeInPlace(path, data)
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -59,15 +52,30 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-// writeInPlace writes data to a file that is not a regular one.
+// writeInPlace writes data to the character device or pipe at path,
+// opened as the kernel resolves it (so its protections against links in
+// shared directories apply), and checked to be one still once open.
 func writeInPlace(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
+	fi, err := f.Stat()
+	if err == nil && fi.Mode()&(os.ModeCharDevice|os.ModeNamedPipe) == 0 {
+		err = fmt.Errorf("%s changed while it was opened: not writing to it", path)
 	}
-	return f.Close()
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func kindOf(m os.FileMode) string {
+	if m&os.ModeNamedPipe != 0 {
+		return "pipe"
+	}
+	return "device"
 }
