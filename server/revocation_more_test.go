@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"net/http/httptest"
@@ -54,19 +53,7 @@ func newCRLFixture(t *testing.T) *crlFixture {
 	f := &crlFixture{clock: new(atomic.Int64), failReads: new(atomic.Bool)}
 	f.clock.Store(now.UnixNano())
 	root := testpki.NewRoot(t, "Root", now)
-	newCA := func(cn string) *ca.CA {
-		key := testpki.Key(t, ca.P256)
-		cert, err := ca.NewSubCA(root.Cert, root.Key, key.Public(), pkix.Name{CommonName: cn}, now.Add(-time.Hour), 365*24*time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := ca.New(cert, key, []*x509.Certificate{cert, root.Cert})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	f.g1, f.g2 = newCA("Issuing"), newCA("Issuing G2")
+	f.g1, f.g2 = testpki.SubCA(t, root, "Issuing", now.Add(-time.Hour)), testpki.SubCA(t, root, "Issuing G2", now.Add(-time.Hour))
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "estd.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -34,19 +33,7 @@ func TestRevocationSeveralCAs(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	root := testpki.NewRoot(t, "Rollover Root", now)
-	newCA := func(cn string, notBefore time.Time) *ca.CA {
-		key := testpki.Key(t, ca.P256)
-		cert, err := ca.NewSubCA(root.Cert, root.Key, key.Public(), pkix.Name{CommonName: cn}, notBefore, 365*24*time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := ca.New(cert, key, []*x509.Certificate{cert, root.Cert})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	old, current := newCA("Issuing G1", now.Add(-48*time.Hour)), newCA("Issuing G2", now.Add(-time.Hour))
+	old, current := testpki.SubCA(t, root, "Issuing G1", now.Add(-48*time.Hour)), testpki.SubCA(t, root, "Issuing G2", now.Add(-time.Hour))
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "estd.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -166,16 +153,9 @@ func TestCRLSigningFailure(t *testing.T) {
 	clock.Store(now.UnixNano())
 	tick := func(d time.Duration) { clock.Add(int64(d)) }
 	root := testpki.NewRoot(t, "Root", now)
-	newCA := func(cn string) (*x509.Certificate, crypto.Signer) {
-		key := testpki.Key(t, ca.P256)
-		cert, err := ca.NewSubCA(root.Cert, root.Key, key.Public(), pkix.Name{CommonName: cn}, now.Add(-time.Hour), 365*24*time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cert, key
-	}
-	firstCert, firstKey := newCA("Issuing")
-	curCert, curKey := newCA("Issuing G2")
+	first, cur := testpki.SubCA(t, root, "Issuing", now.Add(-time.Hour)), testpki.SubCA(t, root, "Issuing G2", now.Add(-time.Hour))
+	firstCert, firstKey := first.Cert, first.Signer
+	curCert, curKey := cur.Cert, cur.Signer
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "estd.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -232,3 +232,19 @@ func (c *CA) CRL(tb testing.TB, number int64, thisUpdate, nextUpdate time.Time, 
 	}
 	return der
 }
+
+// SubCA returns an estd-style issuing CA named cn under root, valid from
+// notBefore for a year, with a P-256 key.
+func SubCA(tb testing.TB, root *CA, cn string, notBefore time.Time) *ca.CA {
+	tb.Helper()
+	key := Key(tb, ca.P256)
+	cert, err := ca.NewSubCA(root.Cert, root.Key, key.Public(), pkix.Name{CommonName: cn}, notBefore, 365*24*time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := ca.New(cert, key, []*x509.Certificate{cert, root.Cert})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
