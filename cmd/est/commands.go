@@ -331,6 +331,10 @@ func (ef *enrollFlags) enroll(ctx context.Context, e *env, op est.Operation) err
 	if generates && ef.o.dir == "" && ef.o.keyout == "" {
 		return usageErrorf("-keyout (or -dir) is required: the new private key must go somewhere")
 	}
+	// A -keyout that is the -key this request authenticates with is written
+	// last, as a renewal's is: it must stay until the new certificate is
+	// safe.
+	ef.o.keyLast = sameFile(ef.o.keyout, ef.cn.key)
 	ctx, cancel := ef.cn.context(ctx)
 	defer cancel()
 	c, err := ef.cn.client(ctx, e)
@@ -540,7 +544,15 @@ func (o *output) finishPending(e *env, certFile string, f format) (bool, error) 
 	}
 	keyout := o.keyout
 	if keyout == "" {
-		keyout = filepath.Join(o.dir, "key.pem")
+		keyout, f = filepath.Join(o.dir, "key.pem"), formatPEM // as bundle writes it
+	}
+	if have, err := readKey(keyout); err == nil && sameKeyPair(have, k) {
+		// That renewal was finished; only removing the file failed. This
+		// is a renewal of its own.
+		if err := os.Remove(path); err != nil {
+			return true, err
+		}
+		return false, nil
 	}
 	if err := writeKey(keyout, k, f); err != nil {
 		return true, err
@@ -550,6 +562,16 @@ func (o *output) finishPending(e *env, certFile string, f format) (bool, error) 
 	}
 	fmt.Fprintf(e.stderr, "est: %s already holds the renewed certificate; wrote its key, kept in %s, to %s\n", certFile, path, keyout)
 	return true, nil
+}
+
+// sameFile reports whether a and b name one existing file.
+func sameFile(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }
 
 // pendingPrefix starts the line before the PEM block of a pending key that

@@ -6,18 +6,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // WriteFileAtomic writes data to path through a temporary file in the same
 // directory, synced and renamed into place, with the given mode; what stood
-// at path, a symbolic link included, is replaced. A path that is, or whose
-// symbolic link the kernel follows to, a character device or a pipe (such
-// as /dev/null, or /dev/stdout) is written to in place instead of being
+// at path, a symbolic link included, is replaced. A device, pipe or socket,
+// anything under /dev or /proc, and a link into /proc (/dev/stdout, which
+// may stand for a redirected file) are written to in place instead of being
 // replaced, unless mode keeps others out (a private key): that is refused.
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	if fi, err := os.Stat(path); err == nil && fi.Mode()&(os.ModeCharDevice|os.ModeNamedPipe) != 0 {
+	if special(path) {
 		if mode.Perm()&0o077 == 0 {
-			return fmt.Errorf("%s is a %s, not a file: refusing to write private data there", path, kindOf(fi.Mode()))
+			return fmt.Errorf("%s is a device or a stream, not a file: refusing to write private data there", path)
 		}
 		return writeInPlace(path, data)
 	}
@@ -52,30 +53,33 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-// writeInPlace writes data to the character device or pipe at path,
-// opened as the kernel resolves it (so its protections against links in
-// shared directories apply), and checked to be one still once open.
+// special reports whether path is not a place for a file of ours: a device,
+// a pipe or a socket (as the kernel resolves path), a name under /dev or
+// /proc, or a symbolic link into /proc.
+func special(path string) bool {
+	if abs, err := filepath.Abs(path); err == nil && (strings.HasPrefix(abs, "/dev/") || strings.HasPrefix(abs, "/proc/")) {
+		return true
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if target, err := os.Readlink(path); err == nil && strings.HasPrefix(target, "/proc/") {
+			return true
+		}
+	}
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode()&(os.ModeDevice|os.ModeNamedPipe|os.ModeSocket) != 0
+}
+
+// writeInPlace writes data where path leads, opened as the kernel resolves
+// it (so its protections against links in shared directories apply), never
+// creating anything.
 func writeInPlace(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
-	fi, err := f.Stat()
-	if err == nil && fi.Mode()&(os.ModeCharDevice|os.ModeNamedPipe) == 0 {
-		err = fmt.Errorf("%s changed while it was opened: not writing to it", path)
-	}
-	if err == nil {
-		_, err = f.Write(data)
-	}
+	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
-}
-
-func kindOf(m os.FileMode) string {
-	if m&os.ModeNamedPipe != 0 {
-		return "pipe"
-	}
-	return "device"
 }

@@ -3,6 +3,7 @@
 package fsutil
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -61,5 +62,29 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 		t.Fatalf("the pipe was replaced: %v %v", fi.Mode(), err)
+	}
+
+	// A link into /proc, as /dev/stdout is, to a redirected file: written
+	// through, the link kept; private data refused.
+	redirected, err := os.Create(filepath.Join(dir, "redirected"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer redirected.Close()
+	stdout := filepath.Join(dir, "stdout")
+	if err := os.Symlink(fmt.Sprintf("/proc/self/fd/%d", redirected.Fd()), stdout); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileAtomic(stdout, []byte("certificate"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(redirected.Name()); string(b) != "certificate" {
+		t.Errorf("the redirected file holds %q", b)
+	}
+	if fi, _ := os.Lstat(stdout); fi.Mode()&os.ModeSymlink == 0 {
+		t.Error("the link into /proc was replaced")
+	}
+	if err := WriteFileAtomic(stdout, []byte("key"), 0o600); err == nil {
+		t.Error("private data was written to a stream")
 	}
 }
