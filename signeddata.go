@@ -459,7 +459,7 @@ func EncodeSignedData(contentType asn1.ObjectIdentifier, content []byte, s CMSSi
 	if sc.key == "ed25519" {
 		dh = crypto.SHA512
 	}
-	if s.Certificate != nil && !sdKeysMatch(s.Certificate.PublicKey, s.Key.Public()) {
+	if s.Certificate != nil && !SamePublicKey(s.Certificate.PublicKey, s.Key.Public()) {
 		return nil, errors.New("est: the CMS signer's key does not match its certificate")
 	}
 	attrs, err := sdSignedAttributes(contentType, sdHashOf(dh, content), s.SigningTime)
@@ -587,7 +587,9 @@ func derSetOf(b *cryptobyte.Builder, elems [][]byte) {
 	}
 }
 
-func sdKeysMatch(a, b crypto.PublicKey) bool {
+// SamePublicKey reports whether a and b are the same public key (a key of
+// the standard library's types, which can tell).
+func SamePublicKey(a, b crypto.PublicKey) bool {
 	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && k.Equal(b)
 }

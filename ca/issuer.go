@@ -65,7 +65,7 @@ func New(cert *x509.Certificate, signer crypto.Signer, chain []*x509.Certificate
 	if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
 		return nil, fmt.Errorf("ca: %s is not a CA certificate allowed to sign certificates", cert.Subject)
 	}
-	if !publicKeysEqual(cert.PublicKey, signer.Public()) {
+	if !est.SamePublicKey(cert.PublicKey, signer.Public()) {
 		return nil, fmt.Errorf("ca: the key does not match the certificate of %s", cert.Subject)
 	}
 	return &CA{Cert: cert, Signer: signer, Chain: chain}, nil
@@ -279,11 +279,6 @@ func SANKinds(req *x509.CertificateRequest) map[string]bool {
 		m["uri"] = true
 	}
 	return m
-}
-
-func publicKeysEqual(a, b crypto.PublicKey) bool {
-	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && k.Equal(b)
 }
 
 // NewRoot returns a self-signed root CA certificate for signer.

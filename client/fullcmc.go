@@ -113,7 +113,7 @@ func (r *CMCRequest) Encode() ([]byte, error) {
 		}
 		data.Requests = []est.TaggedRequest{{Kind: est.RequestPKCS10, BodyPartID: uint32(len(data.Controls) + 1), CSR: r.CSR}}
 		if r.Certificate == nil {
-			if !sameKey(req.PublicKey, r.Key.Public()) {
+			if !est.SamePublicKey(req.PublicKey, r.Key.Public()) {
 				return nil, errors.New("est: fullcmc: Key is not the CSR's key (set Certificate to sign as a registration authority)")
 			}
 			if signer.SubjectKeyID = est.CSRKeyID(req); signer.SubjectKeyID == nil {
@@ -130,11 +130,6 @@ func (r *CMCRequest) Encode() ([]byte, error) {
 		return nil, fmt.Errorf("est: fullcmc: %w", err)
 	}
 	return est.EncodeSignedData(est.OIDCCTPKIData, content, signer, certs...)
-}
-
-func sameKey(a, b crypto.PublicKey) bool {
-	k, ok := a.(publicKey)
-	return ok && k.Equal(b)
 }
 
 // CMCResponse is a Full PKI Response with a status of success.

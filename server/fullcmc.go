@@ -408,7 +408,7 @@ func (x *cmcExchange) authorize() *cmcFailure {
 	ra := signer != nil && who.Cert != nil && bytes.Equal(signer.Raw, who.Cert.Raw) && isRA(who)
 	if x.csr != nil {
 		switch {
-		case x.selfSigned || signer != nil && sameKey(signer.PublicKey, x.csr.PublicKey):
+		case x.selfSigned || signer != nil && est.SamePublicKey(signer.PublicKey, x.csr.PublicKey):
 			return nil
 		case ra && x.p.AllowRA:
 			x.h.log.Info("request on behalf of another key", slog.String("label", x.p.Name), slog.String("ra", who.Name),
@@ -432,11 +432,6 @@ func (x *cmcExchange) authorize() *cmcFailure {
 		return cmcFail(est.FailBadRequest, ids, est.ErrForbidden, "this label does not accept registration authorities")
 	}
 	return nil
-}
-
-func sameKey(a, b crypto.PublicKey) bool {
-	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && k.Equal(b)
 }
 
 // enroll issues a certificate for the request, through the manual-approval

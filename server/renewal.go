@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto"
 	"crypto/x509"
 	"errors"
 	"log/slog"
@@ -115,7 +114,7 @@ func (h *Handler) successorBySerial(ctx context.Context, serial *big.Int, req *x
 		h.log.Error("a recorded certificate does not parse", "serial", rec.Serial.Text(16), "err", err.Error())
 		return nil, errNoSuccessor
 	}
-	if k, ok := req.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(cert.PublicKey) {
+	if !est.SamePublicKey(req.PublicKey, cert.PublicKey) {
 		return cert, errOtherKey
 	}
 	return cert, nil

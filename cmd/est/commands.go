@@ -478,7 +478,7 @@ func (o *output) pendingKey(e *env, kt string, current *x509.Certificate, curren
 		if err != nil {
 			return nil, fmt.Errorf("the new key of an earlier attempt, %s: %w", path, err)
 		}
-		if sameKeyPair(k, currentKey) {
+		if est.SamePublicKey(k.Public(), currentKey.Public()) {
 			// That renewal succeeded; removing the file did not.
 			if err := os.Remove(path); err != nil {
 				return nil, err
@@ -538,15 +538,14 @@ func (o *output) finishPending(e *env, certFile string, f format) (bool, error) 
 	if err != nil || len(certs) == 0 {
 		return false, nil
 	}
-	pub, ok := k.Public().(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(certs[0].PublicKey) {
+	if !est.SamePublicKey(k.Public(), certs[0].PublicKey) {
 		return false, nil
 	}
 	keyout := o.keyout
 	if keyout == "" {
 		keyout, f = filepath.Join(o.dir, "key.pem"), formatPEM // as bundle writes it
 	}
-	if have, err := readKey(keyout); err == nil && sameKeyPair(have, k) {
+	if have, err := readKey(keyout); err == nil && est.SamePublicKey(have.Public(), k.Public()) {
 		// That renewal was finished; only removing the file failed. This
 		// is a renewal of its own.
 		if err := os.Remove(path); err != nil {
@@ -584,11 +583,6 @@ func pendingFor(data []byte) (serial string, ok bool) {
 	line, _, _ := strings.Cut(string(data), "\n")
 	serial, ok = strings.CutPrefix(line, pendingPrefix)
 	return strings.TrimSpace(serial), ok
-}
-
-func sameKeyPair(a, b crypto.Signer) bool {
-	k, ok := a.Public().(interface{ Equal(crypto.PublicKey) bool })
-	return ok && k.Equal(b.Public())
 }
 
 func btoi(b bool) int {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/internal/testpki"
 )
@@ -33,7 +34,7 @@ func TestPendingKeyWithoutSerial(t *testing.T) {
 		}
 		return
 	}
-	if !sameKeyPair(k, pending) {
+	if !est.SamePublicKey(k.Public(), pending.Public()) {
 		t.Error("not the pending key")
 	}
 	if !strings.Contains(stderr.String(), "does not say which certificate") {

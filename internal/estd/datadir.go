@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/ca/keys"
 	"github.com/estkit/estkit/internal/fsutil"
@@ -86,7 +87,7 @@ func loadOrCreateCA(ctx context.Context, dir string, kt ca.KeyType, ko KeyOption
 		if closer != nil {
 			closer.Close()
 		}
-		if !sameKey(key.Public(), cert.PublicKey) {
+		if !est.SamePublicKey(key.Public(), cert.PublicKey) {
 			if ko.Ref != "" {
 				err = fmt.Errorf("%w: the key given by ca_key (-ca-key) is not the issuing CA's; after 'estd ca rollover' the new key is in %s (or %s): remove ca_key, or point it at the new key", err, IssuingKeyFile, IssuingKeyRefFile)
 			} else {

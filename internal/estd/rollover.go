@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/estkit/estkit"
 	"github.com/estkit/estkit/ca"
 	"github.com/estkit/estkit/ca/keys"
 	"github.com/estkit/estkit/internal/fsutil"
@@ -108,7 +109,7 @@ func RolloverCA(ctx context.Context, dir string, o RolloverOptions) (*Rollover, 
 	if rootCloser != nil {
 		defer rootCloser.Close()
 	}
-	if !sameKey(rootKey.Public(), root.PublicKey) {
+	if !est.SamePublicKey(rootKey.Public(), root.PublicKey) {
 		return nil, fmt.Errorf("root key: it is not the key of %s", RootCertFile)
 	}
 
@@ -242,7 +243,7 @@ func currentIssuingKey(ctx context.Context, dir string, current *x509.Certificat
 		if closer != nil {
 			closer.Close()
 		}
-		if sameKey(signer.Public(), current.PublicKey) {
+		if est.SamePublicKey(signer.Public(), current.PublicKey) {
 			if i > 0 {
 				o.Logger.Warn("an earlier rollover did not finish: taking the current issuing key from its retired copy", "retired_copy", base+".pem")
 			}
@@ -261,7 +262,7 @@ func hsmIssuingKey(ctx context.Context, dir string, o RolloverOptions, kt ca.Key
 		if err != nil {
 			return nil, nil, err
 		}
-		if !sameKey(signer.Public(), current.PublicKey) {
+		if !est.SamePublicKey(signer.Public(), current.PublicKey) {
 			o.Logger.Warn("taking the key an interrupted rollover made in the token", "uri", o.HSM)
 			return signer, closer, nil
 		}
@@ -346,9 +347,4 @@ func readIfExists(path string) []byte {
 		return nil
 	}
 	return b
-}
-
-func sameKey(a, b crypto.PublicKey) bool {
-	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && k.Equal(b)
 }
